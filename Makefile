@@ -1,0 +1,43 @@
+# One-command set-up: every target installs what it needs, idempotently, under .venv/ and .cache/.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+CACHE := .cache
+PIP := $(VENV)/bin/pip
+PY := $(VENV)/bin/python
+VENV_STAMP := $(CACHE)/venv-$(shell sha256sum pyproject.toml | cut -c1-16).stamp
+PYTEST_ARGS ?=
+
+.PHONY: all venv controlplane test demo crds clean-cache help
+
+all: test
+
+help:
+	@echo "make demo   - start the local control plane, install CRDs + examples, run the operator (Ctrl-C stops)"
+	@echo "make test   - install everything needed and run the whole test suite"
+	@echo "make crds   - regenerate crds/ from the resource models"
+
+$(VENV_STAMP):
+	@mkdir -p $(CACHE)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check --upgrade pip setuptools wheel
+	$(PIP) install --quiet --disable-pip-version-check -e '.[test]'
+	@rm -f $(CACHE)/venv-*.stamp && touch $@
+
+venv: $(VENV_STAMP)
+
+controlplane:
+	@bash tests/controlplane/build.sh
+
+crds: venv
+	$(VENV)/bin/spe-operator crds
+
+test: venv controlplane
+	bash scripts/test-deps.sh
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: venv controlplane
+	bash scripts/demo.sh
+
+clean-cache:
+	rm -rf $(CACHE)
