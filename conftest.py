@@ -1,0 +1,6 @@
+"""Root conftest: loads the shared fixture plugins of the suite."""
+
+pytest_plugins = [
+    "tests.fixtures.cluster",
+    "tests.fixtures.operator",
+]

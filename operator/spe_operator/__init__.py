@@ -1,0 +1,1 @@
+"""The SPE Kopf operator: reconcilers, builders of child objects, admission, federation."""

@@ -1,0 +1,5 @@
+"""The explicit Kopf registry every handler registers on, so tests can embed the operator."""
+
+import kopf
+
+REGISTRY = kopf.OperatorRegistry()

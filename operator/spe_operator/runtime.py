@@ -1,0 +1,123 @@
+"""Start-up of the Kopf operator with the project's own framework settings."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import logging
+import threading
+from typing import Any
+
+import kopf
+
+from spe_kube import KubeClient, load_kubeconfig
+
+from .registry import REGISTRY
+from .settings import SpeSettings
+
+GROUP = "spe.ehds.io"
+FINALIZER = f"{GROUP}/finalizer"
+LAST_HANDLED_KEY = "last-handled-configuration"
+
+log = logging.getLogger(__name__)
+
+
+def configure_kopf(settings: kopf.OperatorSettings, spe: SpeSettings) -> None:
+    """Apply the project's framework settings: storage prefixes, finalizer name, timeouts."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key=LAST_HANDLED_KEY)
+    settings.persistence.finalizer = FINALIZER
+    settings.watching.server_timeout = spe.watch_server_timeout
+    settings.watching.client_timeout = spe.watch_client_timeout
+    settings.watching.connect_timeout = spe.connect_timeout
+    settings.networking.request_timeout = spe.request_timeout
+    settings.networking.connect_timeout = spe.connect_timeout
+    settings.execution.max_workers = spe.max_workers
+    settings.posting.level = logging.INFO
+    settings.peering.standalone = spe.standalone
+    settings.peering.name = spe.peering_name
+    settings.peering.clusterwide = True
+    # Admission is wired by the admission module (it knows the webhook's shape).
+    configure_admission = getattr(_admission_module(), "configure_admission", None)
+    if configure_admission is not None and spe.webhook_enabled:
+        configure_admission(settings, spe)
+
+
+def _admission_module():
+    """The admission package, when this build has one."""
+    if importlib.util.find_spec(f"{__package__}.admission") is None:
+        return None
+    return importlib.import_module(f"{__package__}.admission")
+
+
+@kopf.on.login(registry=REGISTRY)
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """Authenticate Kopf with the same credentials as the project's own client."""
+    cfg = load_kubeconfig()
+    return kopf.ConnectionInfo(
+        server=cfg.server,
+        ca_path=cfg.ca_file,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+        token=cfg.bearer_token(),
+        insecure=cfg.insecure,
+        scheme="Bearer" if cfg.bearer_token() else None,
+    )
+
+
+@kopf.on.startup(registry=REGISTRY)
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    configure_kopf(settings, memo.settings)
+
+
+@kopf.on.cleanup(registry=REGISTRY)
+async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    kube = memo.get("kube")
+    if kube is not None:
+        await kube.close()
+
+
+def build_memo(spe: SpeSettings) -> kopf.Memo:
+    """The state handed to every handler: the typed settings and one shared API client."""
+    return kopf.Memo(settings=spe, kube=KubeClient(load_kubeconfig(), timeout=spe.request_timeout))
+
+
+async def run(spe: SpeSettings, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
+    """Run the operator until ``stop_flag`` is set (or forever)."""
+    from . import handlers  # noqa: F401,PLC0415 - registers every handler on REGISTRY
+
+    await kopf.operator(
+        registry=REGISTRY,
+        clusterwide=True,
+        standalone=spe.standalone,
+        memo=build_memo(spe),
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )
+
+
+def run_in_thread(spe: SpeSettings, *, timeout: float = 60.0) -> tuple[threading.Thread, threading.Event]:
+    """Run the operator in a background thread (its own event loop); returns (thread, stop_event).
+
+    Used by the test suite and ``make demo``. Blocks until the operator reports ready.
+    """
+    stop = threading.Event()
+    ready = threading.Event()
+    errors: list[BaseException] = []
+
+    def _main() -> None:
+        try:
+            asyncio.run(run(spe, stop_flag=stop, ready_flag=ready))
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+            errors.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=_main, name="spe-operator", daemon=True)
+    thread.start()
+    if not ready.wait(timeout):
+        stop.set()
+        raise TimeoutError(f"operator not ready within {timeout}s")
+    if errors:
+        raise RuntimeError("operator failed to start") from errors[0]
+    return thread, stop

@@ -1,0 +1,75 @@
+"""The operator's one typed settings object, built once at start-up and passed down.
+
+Nothing here reads the environment at import time: ``SpeSettings.from_env()`` is called by the
+command line entry point (or a test fixture builds ``SpeSettings(...)`` directly).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "SPE_"
+
+
+class SpeSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- where the operator lives -------------------------------------------------------------
+    operator_namespace: str = Field("spe-system", description="Namespace of the operator, hub and egress gateway.")
+    namespace_prefix: str = Field("spe-", description="Prefix of the per-permit namespaces (spe-<permit>).")
+    standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")
+    peering_name: str = Field("spe-operator", description="Kopf peering object name when not standalone.")
+
+    # --- framework timeouts (seconds) ---------------------------------------------------------
+    watch_server_timeout: int = Field(300, description="Server-side timeout of each watch request.")
+    watch_client_timeout: int = Field(330, description="Client-side timeout of each watch request.")
+    request_timeout: float = Field(30.0, description="Timeout of each ordinary API request.")
+    connect_timeout: float = Field(10.0, description="TCP/TLS connect timeout to the API server.")
+    reconcile_interval: float = Field(60.0, description="Period of the level-based re-reconcile timer.")
+    max_workers: int = Field(20, description="Kopf's limit of concurrently running sync handlers.")
+
+    # --- admission webhook --------------------------------------------------------------------
+    webhook_enabled: bool = Field(True, description="Serve the validating admission webhook.")
+    webhook_host: str = Field("127.0.0.1", description="Address the webhook server binds and advertises.")
+    webhook_port: int = Field(9443, description="Port of the webhook server.")
+    webhook_cert_dir: str | None = Field(None, description="Directory with tls.crt/tls.key (self-signed when unset).")
+
+    # --- identities of the other components ---------------------------------------------------
+    hub_service_account: str = Field("spe-hub", description="Service account of JupyterHub in the operator namespace.")
+    egress_service_account: str = Field("spe-egress", description="Service account of the egress gateway.")
+    hub_proxy_port: int = Field(8000, description="Port of the hub's proxy, allowed into notebook pods.")
+    hub_api_port: int = Field(8081, description="Port of the hub API, reachable from notebook pods.")
+    egress_port: int = Field(8080, description="Port of the egress gateway, reachable from notebook pods.")
+    notebook_port: int = Field(8888, description="Port of the notebook server in workspace pods.")
+
+    # --- storage ------------------------------------------------------------------------------
+    encrypted_storage_classes: list[str] = Field(default_factory=list, description="Storage classes known to encrypt at rest.")
+    default_storage_class: str | None = Field(None, description="Class used for workspace volumes (must be encrypted).")
+    allow_unencrypted_storage: bool = Field(False, description="Development only: allow an unencrypted class.")
+
+    # --- audit and telemetry ------------------------------------------------------------------
+    audit_log_path: str | None = Field(None, description="Path of the hash-chained audit log (none: no audit file).")
+    audit_signing_key: str | None = Field(None, description="Ed25519 private key (PEM) for audit checkpoints.")
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP endpoint for logs, traces and metrics.")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "SpeSettings":
+        """Build settings from ``SPE_<FIELD>`` variables (lists comma-separated), then overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is None:
+                continue
+            if field.annotation == list[str]:
+                values[name] = [item.strip() for item in raw.split(",") if item.strip()]
+            else:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def permit_namespace(self, permit_name: str) -> str:
+        return f"{self.namespace_prefix}{permit_name}"
