@@ -52,9 +52,9 @@ def _admission_module():
 
 
 @kopf.on.login(registry=REGISTRY)
-def login(**_: Any) -> kopf.ConnectionInfo:
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     """Authenticate Kopf with the same credentials as the project's own client."""
-    cfg = load_kubeconfig()
+    cfg = memo.kube.config
     return kopf.ConnectionInfo(
         server=cfg.server,
         ca_path=cfg.ca_file,
@@ -80,7 +80,7 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
 
 def build_memo(spe: SpeSettings) -> kopf.Memo:
     """The state handed to every handler: the typed settings and one shared API client."""
-    return kopf.Memo(settings=spe, kube=KubeClient(load_kubeconfig(), timeout=spe.request_timeout))
+    return kopf.Memo(settings=spe, kube=KubeClient(load_kubeconfig(spe.kubeconfig), timeout=spe.request_timeout))
 
 
 async def run(spe: SpeSettings, *, stop_flag: Any = None, ready_flag: Any = None) -> None:

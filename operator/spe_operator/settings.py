@@ -17,6 +17,9 @@ ENV_PREFIX = "SPE_"
 class SpeSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # --- how the operator reaches the API server -----------------------------------------------
+    kubeconfig: str | None = Field(None, description="Kubeconfig path (default: $KUBECONFIG, in-cluster, ~/.kube/config).")
+
     # --- where the operator lives -------------------------------------------------------------
     operator_namespace: str = Field("spe-system", description="Namespace of the operator, hub and egress gateway.")
     namespace_prefix: str = Field("spe-", description="Prefix of the per-permit namespaces (spe-<permit>).")
