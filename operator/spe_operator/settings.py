@@ -39,6 +39,11 @@ class SpeSettings(BaseModel):
     webhook_host: str = Field("127.0.0.1", description="Address the webhook server binds and advertises.")
     webhook_port: int = Field(9443, description="Port of the webhook server.")
     webhook_cert_dir: str | None = Field(None, description="Directory with tls.crt/tls.key (self-signed when unset).")
+    webhook_service: str | None = Field(
+        None, description="Service in front of the webhook (in-cluster): the operator keeps its TLS in a Secret and "
+                          "injects the caBundle into the installed configuration. Unset: the API server dials "
+                          "https://webhook_host:webhook_port and the operator applies the whole configuration.")
+    webhook_configuration_name: str = Field("spe-admission", description="Name of the ValidatingWebhookConfiguration.")
 
     # --- identities of the other components ---------------------------------------------------
     hub_service_account: str = Field("spe-hub", description="Service account of JupyterHub in the operator namespace.")
@@ -48,10 +53,23 @@ class SpeSettings(BaseModel):
     egress_port: int = Field(8080, description="Port of the egress gateway, reachable from notebook pods.")
     notebook_port: int = Field(8888, description="Port of the notebook server in workspace pods.")
 
+    # --- permit namespaces (DataPermit reconciler) ---------------------------------------------
+    dns_namespace: str = Field("kube-system", description="Namespace of the cluster DNS pods (egress allowed on port 53).")
+    dns_pod_selector: str = Field("k8s-app=kube-dns", description="Labels of the cluster DNS pods, 'k=v,k2=v2'.")
+    pod_security_version: str = Field("v1.35", description="Pod Security Standards version enforced in permit namespaces.")
+
     # --- storage ------------------------------------------------------------------------------
     encrypted_storage_classes: list[str] = Field(default_factory=list, description="Storage classes known to encrypt at rest.")
     default_storage_class: str | None = Field(None, description="Class used for workspace volumes (must be encrypted).")
     allow_unencrypted_storage: bool = Field(False, description="Development only: allow an unencrypted class.")
+
+    # --- workspaces ---------------------------------------------------------------------------
+    workspace_uid: int = Field(1000, description="UID of the notebook process (the images' jovyan user).")
+    workspace_gid: int = Field(100, description="GID of the notebook process and fsGroup of its volumes.")
+    workspace_home_dir: str = Field("/home/jovyan", description="Where the home volume is mounted (outputs at <home>/outputs).")
+    workspace_tmp_size: str = Field("2Gi", description="Size limit of the writable /tmp (emptyDir).")
+    workspace_shm_size: str = Field("1Gi", description="Size limit of /dev/shm (memory-backed, counts against the memory limit).")
+    workspace_workers: int = Field(8, description="Workspaces reconciled concurrently.")
 
     # --- audit and telemetry ------------------------------------------------------------------
     audit_log_path: str | None = Field(None, description="Path of the hash-chained audit log (none: no audit file).")

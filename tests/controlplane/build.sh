@@ -45,7 +45,8 @@ log "building into $BIN with $(go version | cut -d' ' -f3) (-p $JOBS); a cold bu
 run_build() {
   local name="$1" dir="$2" logf="$3"; shift 3
   local start=$SECONDS last=$SECONDS pid rc
-  log "$name: (cd ${dir#"$ROOT"/} && $*)"
+  local shown; shown="$(printf ' %q' "$@")"
+  log "$name: (cd ${dir#"$ROOT"/} &&$shown)"
   (cd "$dir" && exec "$@") >"$logf" 2>&1 &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
@@ -58,7 +59,7 @@ run_build() {
   rc=0; wait "$pid" || rc=$?
   if (( rc != 0 )); then
     log "$name: FAILED (exit $rc) after $(( SECONDS - start ))s; command was:"
-    log "  (cd $dir && $*)"
+    log "  (cd $dir &&$shown)"
     log "last lines of $logf:"
     tail -n 40 "$logf" >&2
     exit "$rc"

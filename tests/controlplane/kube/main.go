@@ -47,7 +47,7 @@ func main() {
 		os.Exit(cli.Run(scheduler.NewSchedulerCommand()))
 	case "kubectl":
 		// kubectl sets its log verbosity before building the command, as upstream does.
-		_ = logs.GlogSetter(kubectl.GetLogVerbosity(args))
+		_, _ = logs.GlogSetter(kubectl.GetLogVerbosity(args))
 		if err := cli.RunNoErrOutput(kubectl.NewDefaultKubectlCommand()); err != nil {
 			kubectlutil.CheckErr(err)
 		}

@@ -1,0 +1,149 @@
+"""Benchmark spe-ingest against dicognito and dicom-anonymizer, side by side.
+
+    .venv/bin/python bench/ingest/run.py [--files 2000] [--workers 2] [--keep]
+
+Builds the corpus once (``corpus.py``), then runs each tool as its own
+process on the same corpus, one after the other, timing wall clock from
+process start to exit (start-up included) and sampling the resident memory
+of the whole process tree (workers included) every 20 ms.  Then it checks
+every output for the planted identifiers, file and folder names included.
+Results go to ``bench/results/ingest-<timestamp>.json`` and a table is
+printed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+import corpus  # noqa: E402
+
+PY = sys.executable
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident set size (bytes) of pid and all its descendants."""
+    total = 0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def measure(cmd: list[str]) -> dict:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = 0
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.02)
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    done.set()
+    t.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return {"seconds": seconds, "peak_rss_bytes": peak, "stdout": out.decode()[-300:]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--peers", default="dicognito,dicom-anonymizer")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="spe-ingest-bench-"))
+    src = work / "src"
+    t0 = time.perf_counter()
+    corpus.build(src, args.files)
+    build_s = time.perf_counter() - t0
+    key = work / "key"
+    key.write_bytes(os.urandom(64))
+    planted = corpus.planted(src)
+
+    runs = {}
+    spe = REPO / ".venv" / "bin" / "spe-ingest"
+    spe_cmd = [str(spe) if spe.exists() else "spe-ingest", "run", str(src), str(work / "spe"),
+               "--key-file", str(key), "--site", "BENCH", "--project", "BENCH",
+               "--workers", str(args.workers)]
+    runs["spe-ingest"] = measure(spe_cmd)
+    for peer in [p for p in args.peers.split(",") if p]:
+        runs[peer] = measure([PY, str(HERE / "peers.py"), peer, str(src), str(work / peer)])
+    for name, res in runs.items():
+        out = work / ("spe" if name == "spe-ingest" else name)
+        n_out = sum(1 for p in out.rglob("*.dcm"))
+        res["files_in"] = args.files
+        res["files_out"] = n_out
+        res["files_per_second"] = args.files / res["seconds"]
+        found = corpus.leaks(out, planted)
+        res["leaked_identifiers"] = len(found)
+        res["leak_examples"] = sorted(found)[:5]
+    report = json.loads((work / "spe" / "report.json").read_text())
+    fastest_peer = max((r["files_per_second"] for n, r in runs.items() if n != "spe-ingest"),
+                       default=0)
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "loadavg_before": os.getloadavg()},
+        "corpus": {"files": args.files, "build_seconds": round(build_s, 1)},
+        "workers": args.workers,
+        "runs": runs,
+        "spe_ingest_report_counts": report["counts"],
+        "ratio_vs_fastest_peer": (runs["spe-ingest"]["files_per_second"] / fastest_peer
+                                  if fastest_peer else None),
+    }
+    results = REPO / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"ingest-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=1))
+
+    spe_fps = runs["spe-ingest"]["files_per_second"]
+    print(f"corpus: {args.files} files, spe-ingest --workers {args.workers}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"{'tool':18} {'seconds':>8} {'files/s':>8} {'peak RSS MiB':>13} "
+          f"{'spe-ingest is':>14} {'leaked ids':>11}")
+    for name, r in runs.items():
+        ratio = "-" if name == "spe-ingest" else f"{spe_fps / r['files_per_second']:.1f}x"
+        print(f"{name:18} {r['seconds']:8.2f} {r['files_per_second']:8.0f} "
+              f"{r['peak_rss_bytes'] / 2**20:13.0f} {ratio:>14} {r['leaked_identifiers']:11d}")
+    print(f"results: {path}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"kept: {work}")
+    return 0 if runs["spe-ingest"]["leaked_identifiers"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""Command lines of the control-plane components (pure: settings + PKI in, argv out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .nodes import KWOK_SELECTOR
+from .pki import Pki
+from .settings import KWOK_FALLBACK_POD_CIDR, LOOPBACK, SERVICE_CIDR, Settings
+
+STAGES_DIR = Path(__file__).resolve().parent / "stages"
+
+# Start order; `down` stops in reverse.
+ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+ADMISSION_PLUGINS = (
+    "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "PodSecurity",
+    "DefaultStorageClass", "DefaultTolerationSeconds", "Priority", "ResourceQuota",
+    "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ValidatingAdmissionPolicy",
+)
+
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+def etcd_argv(s: Settings) -> list[str]:
+    client = f"http://{LOOPBACK}:{s.ports['etcd']}"
+    peer = f"http://{LOOPBACK}:{s.ports['etcd_peer']}"
+    return [
+        str(s.binary("etcd")),
+        "--name=spe-dev",
+        f"--data-dir={s.etcd_data}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=spe-dev={peer}",
+        "--initial-cluster-state=new",
+        # A throw-away test store: skip fsync, keep it small.
+        "--unsafe-no-fsync=true",
+        "--quota-backend-bytes=2147483648",
+        "--log-level=warn",
+    ]
+
+
+def apiserver_argv(s: Settings, pki: Pki) -> list[str]:
+    return [
+        str(s.binary("kube-apiserver")),
+        f"--etcd-servers=http://{LOOPBACK}:{s.ports['etcd']}",
+        f"--bind-address={LOOPBACK}",
+        f"--advertise-address={LOOPBACK}",
+        f"--secure-port={s.ports['apiserver']}",
+        f"--tls-cert-file={pki.cert('apiserver')}",
+        f"--tls-private-key-file={pki.key('apiserver')}",
+        f"--client-ca-file={pki.ca_cert}",
+        f"--kubelet-client-certificate={pki.cert('apiserver-kubelet-client')}",
+        f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
+        "--kubelet-preferred-address-types=InternalIP",
+        "--authorization-mode=Node,RBAC",
+        "--anonymous-auth=false",
+        f"--enable-admission-plugins={','.join(ADMISSION_PLUGINS)}",
+        f"--service-account-issuer={SA_ISSUER}",
+        f"--service-account-key-file={pki.sa_pub}",
+        f"--service-account-signing-key-file={pki.sa_key}",
+        # Service ClusterIPs are loopback too; nothing ever dials them here (no kube-proxy).
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        # The API server would publish its advertise address as the endpoints of the
+        # `kubernetes` Service, and Endpoints validation refuses loopback addresses; nothing in
+        # this cluster reaches the API server through that Service, so publish nothing.
+        "--endpoint-reconciler-type=none",
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--event-ttl=1h",
+        "--v=1",
+    ]
+
+
+def _component_common(s: Settings, name: str, port_key: str) -> list[str]:
+    kubeconfig = str(s.kubeconfig_for(name))
+    return [
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        f"--bind-address={LOOPBACK}",
+        f"--secure-port={s.ports[port_key]}",
+        f"--cert-dir={s.home / 'serving' / name}",
+        "--leader-elect=false",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def controller_manager_argv(s: Settings, pki: Pki) -> list[str]:
+    return [
+        str(s.binary("kube-controller-manager")),
+        *_component_common(s, "controller-manager", "controller_manager"),
+        # Every default controller (garbage collector, namespace, job, statefulset, replicaset,
+        # resourcequota, serviceaccount, serviceaccount-token, node lifecycle, ...).
+        "--controllers=*",
+        "--use-service-account-credentials=true",
+        f"--service-account-private-key-file={pki.sa_key}",
+        f"--root-ca-file={pki.ca_cert}",
+        f"--cluster-signing-cert-file={pki.ca_cert}",
+        f"--cluster-signing-key-file={pki.ca_key}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--cluster-name=spe-dev",
+        # Nodes get their (loopback) podCIDRs from spe-dev, not from node IPAM.
+        "--allocate-node-cidrs=false",
+    ]
+
+
+def scheduler_argv(s: Settings) -> list[str]:
+    return [str(s.binary("kube-scheduler")), *_component_common(s, "scheduler", "scheduler")]
+
+
+def kwok_argv(s: Settings) -> list[str]:
+    stages = sorted(STAGES_DIR.glob("*.yaml"))
+    return [
+        str(s.binary("kwok")),
+        f"--kubeconfig={s.kubeconfig_for('kwok')}",
+        *[f"--config={p}" for p in stages],
+        f"--manage-nodes-with-annotation-selector={KWOK_SELECTOR}",
+        f"--node-ip={LOOPBACK}",
+        f"--cidr={KWOK_FALLBACK_POD_CIDR}",
+        f"--node-port={s.ports['kwok']}",
+        f"--server-address={LOOPBACK}:{s.ports['kwok']}",
+        "--node-lease-duration-seconds=40",
+    ]

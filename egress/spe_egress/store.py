@@ -1,0 +1,147 @@
+"""What the gateway reads and writes in the cluster, behind one small interface.
+
+``KubeStore`` (in ``kube_store.py``) speaks to the Kubernetes API; ``MemoryStore`` keeps the
+same objects in a dict for unit tests and local runs. Review objects are plain dicts shaped
+exactly like an ``OutputReview`` (apiVersion, kind, metadata, spec, status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+from .checks_adapter import Thresholds
+
+API_VERSION = "spe.ehds.io/v1alpha1"
+LABEL_PERMIT = "spe.ehds.io/permit"
+LABEL_WORKSPACE = "spe.ehds.io/workspace"
+LABEL_REQUESTER = "spe.ehds.io/requester"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+
+
+class Conflict(Exception):
+    """The object changed since it was read (optimistic concurrency); read again and retry."""
+
+
+@dataclass(frozen=True)
+class ExportPolicy:
+    reviewers_required: int = 2
+    retention_days: int = 30
+    max_files: int = 100
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True)
+class PermitInfo:
+    name: str
+    phase: str
+    members: frozenset[str]
+    datasets: tuple[str, ...] = ()
+    policy: ExportPolicy = field(default_factory=ExportPolicy)
+    pseudonymous_ids: frozenset[str] = frozenset()
+
+    @property
+    def active(self) -> bool:
+        return self.phase == "Active"
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    namespace: str
+    name: str
+    permit: str
+    members: frozenset[str] = frozenset()
+
+
+class Store(Protocol):
+    async def get_permit(self, name: str) -> PermitInfo | None: ...
+    async def get_workspace(self, namespace: str, name: str) -> WorkspaceInfo | None: ...
+    async def create_review(self, obj: dict) -> dict: ...
+    async def get_review(self, namespace: str, name: str) -> dict | None: ...
+    async def find_review(self, name: str) -> dict | None: ...
+    async def list_reviews(self, *, requester: str | None = None) -> list[dict]: ...
+    async def replace_spec(self, obj: dict) -> dict: ...
+    async def replace_status(self, obj: dict) -> dict: ...
+    async def close(self) -> None: ...
+
+
+def now_iso(ts: float | None = None) -> str:
+    dt = datetime.fromtimestamp(ts, timezone.utc) if ts is not None else datetime.now(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MemoryStore:
+    """An in-process store with the same optimistic-concurrency contract as the API server."""
+
+    def __init__(self) -> None:
+        self.permits: dict[str, PermitInfo] = {}
+        self.workspaces: dict[tuple[str, str], WorkspaceInfo] = {}
+        self.reviews: dict[tuple[str, str], dict] = {}
+        self._rv = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    # setup helpers for tests
+    def add_permit(self, permit: PermitInfo) -> None:
+        self.permits[permit.name] = permit
+
+    def add_workspace(self, ws: WorkspaceInfo) -> None:
+        self.workspaces[(ws.namespace, ws.name)] = ws
+
+    async def get_permit(self, name: str) -> PermitInfo | None:
+        return self.permits.get(name)
+
+    async def get_workspace(self, namespace: str, name: str) -> WorkspaceInfo | None:
+        return self.workspaces.get((namespace, name))
+
+    async def create_review(self, obj: dict) -> dict:
+        async with self._lock:
+            md = obj["metadata"]
+            key = (md["namespace"], md["name"])
+            if key in self.reviews:
+                raise Conflict(f"{key} exists")
+            new = copy.deepcopy(obj)
+            new["metadata"]["resourceVersion"] = str(next(self._rv))
+            new["metadata"].setdefault("creationTimestamp", now_iso())
+            new.setdefault("status", {})
+            self.reviews[key] = new
+            return copy.deepcopy(new)
+
+    async def get_review(self, namespace: str, name: str) -> dict | None:
+        obj = self.reviews.get((namespace, name))
+        return copy.deepcopy(obj) if obj else None
+
+    async def find_review(self, name: str) -> dict | None:
+        for (ns, n), obj in self.reviews.items():
+            if n == name:
+                return copy.deepcopy(obj)
+        return None
+
+    async def list_reviews(self, *, requester: str | None = None) -> list[dict]:
+        return [copy.deepcopy(o) for o in self.reviews.values()
+                if requester is None or o["spec"].get("requester") == requester]
+
+    async def _replace(self, obj: dict, part: str) -> dict:
+        async with self._lock:
+            md = obj["metadata"]
+            key = (md["namespace"], md["name"])
+            cur = self.reviews.get(key)
+            if cur is None:
+                raise KeyError(key)
+            if md.get("resourceVersion") != cur["metadata"]["resourceVersion"]:
+                raise Conflict(f"{key} changed")
+            cur[part] = copy.deepcopy(obj.get(part, {}))
+            cur["metadata"]["resourceVersion"] = str(next(self._rv))
+            return copy.deepcopy(cur)
+
+    async def replace_spec(self, obj: dict) -> dict:
+        return await self._replace(obj, "spec")
+
+    async def replace_status(self, obj: dict) -> dict:
+        return await self._replace(obj, "status")
+
+    async def close(self) -> None:
+        return None

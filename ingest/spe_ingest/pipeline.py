@@ -1,0 +1,436 @@
+"""The ingest run: discover, de-identify in parallel, write, then check.
+
+Phases:
+
+1. walk SRC (sorted, streaming) and hand chunks of relative paths to worker
+   processes;
+2. each worker reads a file, de-identifies it in memory (``deid``) and
+   writes the result atomically (temporary file, then an exclusive link to
+   its final name), returning only a small record;
+3. the main process appends every record to ``DST/.spe-ingest/journal.jsonl``
+   (which makes an interrupted run resumable), then removes pixel duplicates,
+   measures k-anonymity, and writes ``report.json`` and the signed
+   ``manifest.json``.
+
+Inputs are named in DST only by a keyed hash of their relative path; their
+original paths are printed to stderr, never written under DST.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__, manifest as mf
+from .deid import QI_TAGS, T, Deidentifier
+from .keys import Keys
+from .profile import Profile
+from .risk import k_anonymity, qi_record
+
+STATE_DIR = ".spe-ingest"
+JOURNAL = "journal.jsonl"
+CHUNK = 48
+QI_FIELD = {T["PatientAge"]: "age", T["PatientSex"]: "sex", T["PatientSize"]: "size",
+            T["PatientWeight"]: "weight", T["InstitutionName"]: "institution",
+            T["EthnicGroup"]: "ethnic_group", T["StudyDate"]: "study_date"}
+assert set(QI_FIELD) == set(QI_TAGS)
+
+
+class UsageError(Exception):
+    """Bad arguments or a DST that belongs to another run (exit 2)."""
+
+
+@dataclass
+class RunConfig:
+    src: Path
+    dst: Path
+    profile: Profile
+    dkey: bytes
+    site: str
+    project: str
+    k_threshold: int = 1
+    workers: int = 1
+    signing_key: object = None
+    progress: bool = False
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    report: dict = field(default_factory=dict)
+    manifest_digest: str = ""
+
+
+# ------------------------------------------------------------------ workers
+
+_WORKER: dict = {}
+
+
+def _init_worker(profile: Profile, dkey: bytes, site: str, src: str, dst: str) -> None:
+    _WORKER["deid"] = Deidentifier(profile, Keys(dkey), site)
+    _WORKER["src"] = src
+    _WORKER["dst"] = dst
+    _WORKER["n"] = 0
+
+
+def _write_exclusive(dst: str, rel: str, data: bytes, sha: str) -> str:
+    """Write DST/rel atomically (temporary file, then an exclusive link).
+
+    Returns 'new', 'same' (an identical file is already there) or, when
+    another object with the same SOP Instance UID got there first, the
+    relative name of a side file ``.clash-<sha256>-<name>`` that the main
+    process resolves deterministically.
+    """
+    path = os.path.join(dst, rel)
+    directory = os.path.dirname(path)
+    _WORKER["n"] += 1
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{_WORKER['n']}")
+    try:
+        fh = open(tmp, "wb")
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        fh = open(tmp, "wb")
+    with fh:
+        fh.write(data)
+    try:
+        os.link(tmp, path)
+        os.unlink(tmp)
+        return "new"
+    except FileExistsError:
+        pass
+    except OSError:  # file systems without hard links
+        if not os.path.exists(path):
+            os.replace(tmp, path)
+            return "new"
+    if mf.file_sha256(Path(path)) == sha:
+        os.unlink(tmp)
+        return "same"
+    side = os.path.join(directory, f".clash-{sha}-{os.path.basename(path)}")
+    os.replace(tmp, side)
+    return os.path.relpath(side, dst)
+
+
+def _process_chunk(chunk: list[tuple[str, str, str]]) -> list[dict]:
+    deid: Deidentifier = _WORKER["deid"]
+    src, dst = _WORKER["src"], _WORKER["dst"]
+    out = []
+    for input_id, rel, stamp in chunk:
+        rec = {"input": input_id, "stamp": stamp}
+        try:
+            with open(os.path.join(src, rel), "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            rec.update(outcome="rejected", reason="unreadable")
+            rec["_detail"] = f"{exc.__class__.__name__}"
+            out.append(rec)
+            continue
+        try:
+            res = deid.run(data)
+        except Exception as exc:  # a bug must not stop the run: report it
+            rec.update(outcome="rejected", reason="internal-error")
+            rec["_detail"] = f"{exc.__class__.__name__}: {exc}"
+            out.append(rec)
+            continue
+        rec.update(outcome=res.outcome, reason=res.reason)
+        if res.data is not None:
+            sha = hashlib.sha256(res.data).hexdigest()
+            state = _write_exclusive(dst, res.relpath, res.data, sha)
+            rec.update(path=res.relpath, sha256=sha, size=len(res.data),
+                       patient=res.patient, study=res.study, series=res.series,
+                       pixel=res.pixel_hash,
+                       qi={QI_FIELD[t]: v.decode("latin-1") for t, v in res.qi.items()})
+            if state not in ("new", "same"):
+                rec["clash"] = state
+        out.append(rec)
+    return out
+
+
+# ------------------------------------------------------------------ main side
+
+def fingerprint(cfg: RunConfig) -> str:
+    key_check = hashlib.blake2b(cfg.dkey, digest_size=16, person=b"spe-ingest-fpr").hexdigest()
+    doc = {"version": __version__, "profile": cfg.profile.name,
+           "options": sorted(cfg.profile.options), "site": cfg.site,
+           "project": cfg.project, "key": key_check}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _discover(src: Path, keys: Keys):
+    """Yield (input id, relative path, stamp) in a stable order, streaming."""
+    for dirpath, dirs, names in os.walk(src):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                st = None
+            if st is not None and not os.path.isfile(full):
+                continue
+            rel = os.path.relpath(full, src)
+            stamp = f"{st.st_size}:{st.st_mtime_ns}" if st else "?"
+            yield keys.input_id(rel), rel, stamp
+
+
+def _chunks(it, size):
+    chunk = []
+    for item in it:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _prepare_dst(cfg: RunConfig, fpr: str) -> tuple[dict, Path]:
+    dst = cfg.dst
+    state = dst / STATE_DIR
+    journal = state / JOURNAL
+    done: dict[str, dict] = {}
+    if dst.exists() and not dst.is_dir():
+        raise UsageError(f"DST {dst} exists and is not a directory")
+    if dst.exists() and any(dst.iterdir()):
+        if not journal.is_file():
+            raise UsageError(f"DST {dst} is not empty and holds no spe-ingest run")
+        with journal.open() as fh:
+            header = json.loads(fh.readline() or "{}")
+            if header.get("fingerprint") != fpr:
+                raise UsageError(f"DST {dst} holds a run with other arguments "
+                                 "(profile, options, site, project or key)")
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    break  # a torn last line from an interrupted run
+                done[rec["input"]] = rec
+    else:
+        state.mkdir(parents=True, exist_ok=True)
+        journal.write_text(json.dumps({"fingerprint": fpr}) + "\n")
+    for area in mf.AREAS:  # leftovers of an interrupted run
+        root = dst / area
+        if root.is_dir():
+            for dirpath, _d, names in os.walk(root):
+                for name in names:
+                    if name.startswith(".tmp-"):
+                        os.unlink(os.path.join(dirpath, name))
+    return done, journal
+
+
+def _atomic_json(path: Path, doc: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int | None):
+        self.enabled, self.total = enabled, total
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def update(self, done: int, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not final and now - self.last < 0.5:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        msg = f"\r{done} files, {rate:.0f} files/s"
+        if self.total:
+            eta = (self.total - done) / rate if rate else 0
+            msg += f", {done * 100 // max(self.total, 1)}%, ETA {eta:.0f}s"
+        sys.stderr.write(msg + ("\n" if final else ""))
+        sys.stderr.flush()
+
+
+def run(cfg: RunConfig) -> RunResult:
+    started = time.monotonic()
+    src, dst = cfg.src.resolve(), cfg.dst.resolve()
+    if not src.is_dir():
+        raise UsageError(f"SRC {cfg.src} is not a directory")
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise UsageError("SRC and DST must not contain each other")
+    fpr = fingerprint(cfg)
+    done, journal = _prepare_dst(cfg, fpr)
+    keys = Keys(cfg.dkey)
+    total = sum(1 for _ in _discover(src, keys)) if cfg.progress else None
+    progress = _Progress(cfg.progress, total)
+
+    records: list[dict] = []
+
+    def pending():
+        for item in _discover(src, keys):
+            prev = done.get(item[0])
+            if (prev is not None and prev.get("stamp") == item[2]
+                    and (not prev.get("path") or (dst / prev["path"]).is_file())):
+                records.append(prev)
+                continue
+            yield item
+
+    init = (cfg.profile, cfg.dkey, cfg.site, str(src), str(dst))
+    with journal.open("a") as jf:
+        def take(batch, rels):
+            for rec, rel in zip(batch, rels):
+                detail = rec.pop("_detail", "")
+                if rec["outcome"] == "rejected":
+                    print(f"spe-ingest: {rec['reason']}: {rel}"
+                          + (f" ({detail})" if detail else ""), file=sys.stderr)
+                jf.write(json.dumps(rec, sort_keys=True) + "\n")
+                records.append(rec)
+            jf.flush()
+            progress.update(len(records))
+
+        chunks = _chunks(pending(), CHUNK)
+        if cfg.workers <= 1:
+            _init_worker(*init)
+            for chunk in chunks:
+                take(_process_chunk(chunk), [c[1] for c in chunk])
+        else:
+            ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+            rels_by_first: dict[str, list[str]] = {}
+
+            def feed():
+                for chunk in chunks:
+                    rels_by_first[chunk[0][0]] = [c[1] for c in chunk]
+                    yield chunk
+            with ctx.Pool(cfg.workers, _init_worker, init) as pool:
+                for batch in pool.imap_unordered(_process_chunk, feed()):
+                    take(batch, rels_by_first.pop(batch[0]["input"], [""] * len(batch)))
+    progress.update(len(records), final=True)
+    return _finish(cfg, dst, records, started, journal, fpr)
+
+
+def _resolve_same_path(dst: Path, path: str, recs: list[dict]) -> None:
+    """Several inputs gave one output name (one SOP Instance UID).
+
+    Identical bytes: the same object ingested twice.  Different bytes: two
+    objects claiming one SOP Instance UID; the one with the smallest SHA-256
+    is kept (so every run keeps the same one), the others are duplicates.
+    """
+    if len(recs) < 2 and not recs[0].get("clash"):
+        return
+    winner = min(recs, key=lambda r: (r["sha256"], r["input"]))
+    if winner.get("clash") and (dst / winner["clash"]).is_file():
+        os.replace(dst / winner["clash"], dst / path)
+    for rec in recs:
+        rec.pop("clash", None)
+        if rec is not winner:
+            same = rec["sha256"] == winner["sha256"]
+            rec.update(outcome="duplicate",
+                       reason="identical-object" if same else "sop-instance-uid")
+            rec.pop("path")
+
+
+def _finish(cfg: RunConfig, dst: Path, records: list[dict], started: float,
+            journal: Path, fpr: str) -> RunResult:
+    records.sort(key=lambda r: r["input"])
+    # ---- pixel duplicates: keep one (data before quarantine, then by path)
+    by_pixel: dict[str, list[dict]] = defaultdict(list)
+    by_path: dict[str, list[dict]] = defaultdict(list)
+    for rec in records:
+        if rec.get("path"):
+            by_path[rec["path"]].append(rec)
+    for path, recs in by_path.items():
+        _resolve_same_path(dst, path, recs)
+    for dirpath, _d, names in os.walk(dst):   # stray side files of interrupted runs
+        for name in names:
+            if name.startswith(".clash-"):
+                os.unlink(os.path.join(dirpath, name))
+    for rec in records:
+        if rec.get("path") and rec.get("pixel"):
+            by_pixel[rec["pixel"]].append(rec)
+    duplicates = []
+    for recs in by_pixel.values():
+        if len(recs) < 2:
+            continue
+        recs.sort(key=lambda r: (not r["path"].startswith("data/"), r["path"]))
+        kept = recs[0]
+        for extra in recs[1:]:
+            try:
+                (dst / extra["path"]).unlink()
+            except FileNotFoundError:
+                pass
+            duplicates.append({"kept": kept["path"], "removed": extra["path"]})
+            extra.update(outcome="duplicate", reason="pixel-data")
+            extra.pop("path")
+
+    # ---- k-anonymity: one record per patient, from accepted objects
+    per_patient: dict[str, tuple] = {}
+    for rec in sorted((r for r in records if r["outcome"] == "accepted"),
+                      key=lambda r: r["path"]):
+        per_patient.setdefault(rec["patient"], qi_record(rec.get("qi", {})))
+    risk = k_anonymity(per_patient, cfg.k_threshold)
+    refused = risk["refused"]
+    data_dir = dst / "data"
+    if refused and data_dir.exists():
+        shutil.rmtree(data_dir)
+    files = []
+    for rec in records:
+        if rec.get("path") and not (refused and rec["path"].startswith("data/")):
+            files.append({"path": rec["path"], "sha256": rec["sha256"], "size": rec["size"]})
+    files.sort(key=lambda f: f["path"])
+
+    counts = Counter(r["outcome"] for r in records)
+    reasons: dict[str, Counter] = defaultdict(Counter)
+    for r in records:
+        reasons[r["outcome"]][r.get("reason") or "-"] += 1
+    accepted = [r for r in records if r["outcome"] == "accepted"] if not refused else []
+    totals = {
+        "inputs": len(records),
+        "accepted": counts.get("accepted", 0) if not refused else 0,
+        "quarantined": counts.get("quarantined", 0),
+        "dropped": counts.get("dropped", 0),
+        "duplicate": counts.get("duplicate", 0),
+        "rejected": counts.get("rejected", 0),
+        "patients": len({r["patient"] for r in accepted}),
+        "studies": len({r["study"] for r in accepted}),
+        "series": len({r["series"] for r in accepted}),
+        "instances": len(accepted),
+    }
+    manifest = {
+        "tool": "spe-ingest", "version": __version__,
+        "profile": cfg.profile.name, "options": sorted(cfg.profile.options),
+        "site": cfg.site, "project": cfg.project,
+        "status": "refused" if refused else "accepted",
+        "counts": totals, "k_anonymity": {"k": risk["k"], "threshold": cfg.k_threshold},
+        "files": files,
+    }
+    doc = mf.sign(manifest, cfg.signing_key)
+    elapsed = time.monotonic() - started
+    report = {
+        "tool": "spe-ingest", "version": __version__,
+        "status": manifest["status"], "counts": totals,
+        "outcomes": {k: dict(sorted(v.items())) for k, v in sorted(reasons.items())},
+        "rejected": [{"input": r["input"], "reason": r["reason"]}
+                     for r in records if r["outcome"] == "rejected"],
+        "dropped": [{"input": r["input"], "reason": r["reason"]}
+                    for r in records if r["outcome"] == "dropped"],
+        "quarantined": [{"path": r["path"], "reason": r["reason"]}
+                        for r in records if r["outcome"] == "quarantined" and r.get("path")],
+        "duplicates": sorted(duplicates, key=lambda d: d["removed"]),
+        "k_anonymity": risk,
+        "timings": {"seconds": round(elapsed, 3),
+                    "files_per_second": round(len(records) / elapsed, 1) if elapsed else 0,
+                    "workers": cfg.workers},
+        "manifest_digest": mf.digest(manifest),
+    }
+    # the journal now holds each input's final record, so a repeated run
+    # reuses them instead of resurrecting files removed as duplicates
+    tmp = journal.with_name(journal.name + ".tmp")
+    with tmp.open("w") as fh:
+        fh.write(json.dumps({"fingerprint": fpr}) + "\n")
+        for rec in records:
+            fh.write(json.dumps(rec, sort_keys=True) + "\n")
+    os.replace(tmp, journal)
+    _atomic_json(dst / "report.json", report)
+    _atomic_json(dst / mf.MANIFEST, doc)
+    return RunResult(3 if refused else 0, report, mf.digest(manifest))

@@ -1,0 +1,166 @@
+"""Condition types, reasons and status messages: the constants, in one place.
+
+Reasons are CamelCase (Kubernetes conventions); messages are written for the person running
+``kubectl describe`` and say what to do. Message templates use ``str.format`` fields.
+"""
+
+from __future__ import annotations
+
+
+class ConditionType:
+    """Condition types used across the kinds."""
+
+    READY = "Ready"
+    # DataPermit
+    NAMESPACE_READY = "NamespaceReady"
+    GROUP_SYNCED = "GroupSynced"
+    WITHIN_VALIDITY = "WithinValidity"
+    ACTIVE = "Active"  # phase is Active: inside the window, neither suspended nor revoked
+    # Dataset
+    INGESTED = "Ingested"
+    ANONYMITY_MET = "AnonymityMet"
+    # Workspace
+    PERMIT_ACTIVE = "PermitActive"
+    DATASETS_READY = "DatasetsReady"
+    TOOL_APPROVED = "ToolApproved"
+    WITHIN_CEILINGS = "WithinCeilings"
+    SCHEDULED = "Scheduled"
+    VOLUMES_READY = "VolumesReady"
+    # OutputReview
+    CHECKED = "Checked"
+    DECIDED = "Decided"
+    # Tool
+    APPROVED = "Approved"
+
+
+class Reason:
+    """Condition reasons. One word each, CamelCase."""
+
+    # generic
+    RECONCILED = "Reconciled"
+    PROGRESSING = "Progressing"
+    FAILED = "Failed"
+    INVALID_SPEC = "InvalidSpec"
+    # permit lifecycle
+    ACTIVE = "Active"
+    NOT_YET_VALID = "NotYetValid"
+    EXPIRED = "Expired"
+    SUSPENDED = "Suspended"
+    REVOKED = "Revoked"
+    NAMESPACE_TERMINATING = "NamespaceTerminating"
+    # why a Workspace's PermitActive condition is False (set by the permit reconciler when it
+    # stops the workspace; the workspace reconciler uses the same: ``permit_phase_reason``)
+    PERMIT_NOT_YET_VALID = "PermitNotYetValid"
+    PERMIT_EXPIRED = "PermitExpired"
+    PERMIT_SUSPENDED = "PermitSuspended"
+    PERMIT_REVOKED = "PermitRevoked"
+    # references from a Workspace / a DataPermit
+    PERMIT_NOT_FOUND = "PermitNotFound"
+    PERMIT_NOT_ACTIVE = "PermitNotActive"
+    WRONG_NAMESPACE = "WrongNamespace"
+    MEMBER_NOT_IN_PERMIT = "MemberNotInPermit"
+    DATASET_NOT_IN_PERMIT = "DatasetNotInPermit"
+    DATASET_NOT_FOUND = "DatasetNotFound"
+    DATASET_NOT_READY = "DatasetNotReady"
+    DATASETS_READY = "DatasetsReady"
+    TOOL_NOT_FOUND = "ToolNotFound"
+    TOOL_NOT_APPROVED = "ToolNotApproved"
+    TOOL_REVOKED = "ToolRevoked"
+    TOOL_NOT_GPU_CAPABLE = "ToolNotGpuCapable"
+    CEILING_EXCEEDED = "CeilingExceeded"
+    GPU_MODEL_NOT_PERMITTED = "GpuModelNotPermitted"
+    WORKSPACE_LIMIT_REACHED = "WorkspaceLimitReached"
+    WITHIN_CEILINGS = "WithinCeilings"
+    # workspace volumes and server
+    NO_ENCRYPTED_STORAGE_CLASS = "NoEncryptedStorageClass"
+    STORAGE_CLASS_NOT_ENCRYPTED = "StorageClassNotEncrypted"
+    UNENCRYPTED_STORAGE_ALLOWED = "UnencryptedStorageAllowed"
+    VOLUMES_READY = "VolumesReady"
+    DATASET_VOLUME_MISSING = "DatasetVolumeMissing"
+    APPLY_FAILED = "ApplyFailed"
+    STOPPED = "Stopped"
+    STOPPING = "Stopping"
+    STARTING = "Starting"
+    SERVER_READY = "ServerReady"
+    IDLE_TIMEOUT = "IdleTimeout"
+    SCHEDULED = "Scheduled"
+    UNSCHEDULABLE = "Unschedulable"
+    POD_NOT_CREATED = "PodNotCreated"
+    BLOCKED = "Blocked"
+    # exports
+    NOT_GATEWAY = "NotEgressGateway"
+    # tools
+    APPROVED = "Approved"
+    NOT_APPROVED = "NotApproved"
+    SCAN_FAILED = "ScanHasCriticalFindings"
+
+
+class Message:
+    """Status message templates (``.format(**fields)``)."""
+
+    PERMIT_ACTIVE = "Permit {permit_id} is active until {not_after}."
+    PERMIT_NOT_YET_VALID = "Permit {permit_id} becomes valid at {not_before}; workspaces cannot start before then."
+    PERMIT_EXPIRED = "Permit {permit_id} expired at {not_after}; running workspaces were stopped. Ask the data access body for an extension."
+    PERMIT_SUSPENDED = "Permit {permit_id} is suspended: {reason}. Set spec.suspended to false to resume."
+    PERMIT_REVOKED = "Permit {permit_id} was revoked: {reason}. Revocation is final."
+    PERMIT_WITHIN_VALIDITY = "Permit {permit_id} is within its validity window until {not_after}."
+    PERMIT_NAMESPACE_READY = "Namespace {namespace} with quota, limits, network policies and access bindings is in place."
+    PERMIT_NAMESPACE_FAILED = "Could not put namespace {namespace} and its policies in place: {error}. The operator retries."
+    PERMIT_NAMESPACE_TERMINATING = "Namespace {namespace} is being deleted; the operator re-creates it once it is gone."
+    PERMIT_ISSUED = "Permit {permit_id} issued: namespace {namespace}, {members} member(s), valid until {not_after}."
+    WORKSPACE_STOPPED_BY_PERMIT = "Stopped: {detail}"
+    WORKSPACE_PERMIT_ACTIVE = "Permit {permit} is active."
+    TOOL_APPROVED = "Approved by {by} at {at}."
+    TOOL_NOT_APPROVED = "No approval record: set spec.approval after review and scan of the image."
+    TOOL_REVOKED = "Revoked: {reason}."
+    TOOL_SCAN_CRITICAL = "The scan recorded {critical} critical finding(s); rebuild the image and record a clean scan."
+
+
+def permit_phase_reason(phase: str) -> str:
+    """The reason a Workspace's PermitActive condition carries for its permit's ``phase``
+    (``DataPermitPhase`` value); ``Reason.ACTIVE`` when the permit is active."""
+    return {
+        "Pending": Reason.PERMIT_NOT_YET_VALID,
+        "Expired": Reason.PERMIT_EXPIRED,
+        "Suspended": Reason.PERMIT_SUSPENDED,
+        "Revoked": Reason.PERMIT_REVOKED,
+    }.get(str(phase), Reason.ACTIVE)
+
+
+class WorkspaceMessage:
+    """Workspace status and Event messages (``.format(**fields)``)."""
+
+    PERMIT_ACTIVE = "DataPermit {permit!r} is active until {not_after}."
+    PERMIT_NOT_FOUND = "DataPermit {permit!r} does not exist; the server cannot start until it does."
+    NO_ENCRYPTED_STORAGE_CLASS = (
+        "No encrypted storage class is configured (operator setting encrypted_storage_classes), so no "
+        "volume was created; configure one (or, for development only, allow_unencrypted_storage).")
+    STORAGE_CLASS_NOT_ENCRYPTED = (
+        "spec.storage.storageClassName {storage_class!r} is not one of the encrypted classes ({encrypted}); "
+        "no volume was created: choose an encrypted class or leave the field empty.")
+    UNENCRYPTED_STORAGE_ALLOWED = (
+        "Volumes use {storage_class}, which is not known to encrypt at rest: allowed only because the "
+        "development setting allow_unencrypted_storage is on.")
+    VOLUMES_READY = "Home and outputs volumes from encrypted storage class {storage_class!r}."
+    APPLY_FAILED = "Could not apply {what}: {error}"
+    DATASET_NOT_FOUND = "Dataset {dataset!r} does not exist; remove it from spec.datasets or ask the data holder."
+    DATASET_NOT_READY = "Dataset {dataset!r} is {phase}, not Ready; the server starts when it is."
+    DATASET_VOLUME_MISSING = (
+        "Dataset {dataset!r} is Ready but its volume is unknown ({detail}); the data holder's ingest must "
+        "record status.volumeName.")
+    DATASETS_READY = "Mounted read-only: {mounts}."
+    NO_DATASETS = "No datasets requested."
+    TOOL_APPROVED = "Tool {tool!r} is approved ({image})."
+    WITHIN_CEILINGS = "Within the ceilings of DataPermit {permit!r}."
+    STOPPED = "The server is stopped (spec.running is false); volumes are kept."
+    STOPPED_IDLE = "Stopped after {minutes} idle minutes (last activity {last})."
+    STOPPING = "The server is stopping."
+    STARTING = "The server is starting on node {node}."
+    WAITING_FOR_POD = "Waiting for the server's pod to be created."
+    SERVER_READY = "The server answers at {url} on node {node}."
+    SCHEDULED = "Scheduled on node {node}."
+    NOT_SCHEDULED_STOPPED = "The server is stopped."
+    BLOCKED = "The server cannot run: {detail}"
+    EVENT_STARTED = "Server running on node {node}{gpus}: {url}"
+    EVENT_STOPPED = "Server stopped: {why}."
+    EVENT_IDLE = "No activity for {minutes} minutes (last {last}): stopping the server; volumes are kept."

@@ -1,0 +1,239 @@
+"""The validating webhook's Kopf handlers: fetch what a rule needs, call the pure rule, refuse.
+
+Also the start-up that gives the webhook its TLS and its configuration, and the local-mode
+clean-up. The decisions themselves live in :mod:`.rules`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from spe_api import DataPermit, Dataset, OutputReview, Tool, Workspace
+from spe_kube import ApiError, KubeClient, kind_for
+
+from ..registry import REGISTRY
+from ..settings import SpeSettings
+from . import rules, tls
+from .configuration import WEBHOOKS, build_webhook_configuration, with_ca_bundle
+
+API = "spe.ehds.io/v1alpha1"
+PERMITS = kind_for(API, "DataPermit")
+DATASETS = kind_for(API, "Dataset")
+WORKSPACES = kind_for(API, "Workspace")
+TOOLS = kind_for(API, "Tool")
+SECRETS = kind_for("v1", "Secret")
+VWC = kind_for("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")
+
+INVALID = 422    # the object is well-formed but breaks a rule that involves other objects
+FORBIDDEN = 403  # the requester may not do this at all
+
+log = logging.getLogger(__name__)
+
+
+def _ids() -> dict[str, str]:
+    return {hook.plural: hook.id for hook in WEBHOOKS}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _parse(model, body, what: str):
+    try:
+        return model.from_manifest(body)
+    except ValidationError as exc:  # the CRD schema normally prevents this
+        raise kopf.AdmissionError(f"{what}: {exc}", code=INVALID) from exc
+
+
+def _refuse(denial: rules.Denial | None, code: int = INVALID) -> None:
+    if denial is not None:
+        raise kopf.AdmissionError(denial.message, code=code)
+
+
+def _gateway_user(spe: SpeSettings) -> str:
+    account = spe.egress_service_account
+    if account.startswith("system:"):
+        return account
+    return rules.service_account_user(spe.operator_namespace, account)
+
+
+# --- the three webhooks ---------------------------------------------------------------------
+
+@kopf.on.validate(API.split("/")[0], "v1alpha1", "workspaces", id=_ids()["workspaces"],
+                  operations=["CREATE", "UPDATE"], registry=REGISTRY)
+async def validate_workspace(body: kopf.Body, old: kopf.Body | None, memo: kopf.Memo, **_: Any) -> None:
+    spe: SpeSettings = memo.settings
+    kube: KubeClient = memo.kube
+    ws = _parse(Workspace, body, "Workspace")
+    previous = Workspace.from_manifest(old) if old else None
+    permit_body = await kube.get_or_none(PERMITS, ws.spec.permit)
+    permit = DataPermit.from_manifest(permit_body) if permit_body else None
+    tool_body = await kube.get_or_none(TOOLS, ws.spec.tool)
+    tool = Tool.from_manifest(tool_body) if tool_body else None
+    available: list[str] = []
+    if tool is None:
+        available = [t.name for t in map(Tool.from_manifest, await kube.list(TOOLS)) if t.approved]
+    others: list[Workspace] = []
+    expected = spe.permit_namespace(ws.spec.permit)
+    if permit is not None:
+        expected = permit.status.namespace or expected
+        others = [Workspace.from_manifest(w) for w in await kube.list(WORKSPACES, expected)]
+    _refuse(rules.check_workspace(
+        ws, old=previous, permit=permit, expected_namespace=expected, tool=tool,
+        available_tools=available, others=others, now=_now()))
+
+
+@kopf.on.validate(API.split("/")[0], "v1alpha1", "outputreviews", id=_ids()["outputreviews"],
+                  operations=["CREATE"], registry=REGISTRY)
+async def validate_output_review(body: kopf.Body, userinfo: dict, memo: kopf.Memo, **_: Any) -> None:
+    spe: SpeSettings = memo.settings
+    kube: KubeClient = memo.kube
+    review = _parse(OutputReview, body, "OutputReview")
+    username = (userinfo or {}).get("username", "")
+    gateway = _gateway_user(spe)
+    if username != gateway:
+        _refuse(rules.check_output_review(review, username=username, gateway_username=gateway,
+                                          workspace=None, permit=None, now=_now()), FORBIDDEN)
+    ws_body = await kube.get_or_none(WORKSPACES, review.spec.workspace, review.namespace)
+    workspace = Workspace.from_manifest(ws_body) if ws_body else None
+    permit = None
+    if workspace is not None:
+        permit_body = await kube.get_or_none(PERMITS, workspace.spec.permit)
+        permit = DataPermit.from_manifest(permit_body) if permit_body else None
+    _refuse(rules.check_output_review(review, username=username, gateway_username=gateway,
+                                      workspace=workspace, permit=permit, now=_now()))
+
+
+@kopf.on.validate(API.split("/")[0], "v1alpha1", "datapermits", id=_ids()["datapermits"],
+                  operations=["CREATE", "UPDATE"], registry=REGISTRY)
+async def validate_data_permit(body: kopf.Body, old: kopf.Body | None, memo: kopf.Memo, **_: Any) -> None:
+    kube: KubeClient = memo.kube
+    permit = _parse(DataPermit, body, "DataPermit")
+    previous = DataPermit.from_manifest(old) if old else None
+    existing = [Dataset.from_manifest(d).name for d in await kube.list(DATASETS)]
+    others = [] if previous is not None else [DataPermit.from_manifest(p) for p in await kube.list(PERMITS)]
+    _refuse(rules.check_data_permit(permit, old=previous, existing_datasets=existing, other_permits=others))
+
+
+# --- TLS and configuration ------------------------------------------------------------------
+
+class _NoServer:
+    """Stands in when the webhook is disabled, so Kopf does not refuse to start."""
+
+    async def __call__(self, fn: Any) -> AsyncIterator[Any]:
+        await asyncio.Event().wait()
+        yield  # pragma: no cover
+
+
+async def _service_tls(kube: KubeClient, spe: SpeSettings) -> tls.TlsMaterial:
+    """Load the TLS Secret, creating or renewing it; every replica ends up with the same CA."""
+    hosts = tls.service_hosts(spe.webhook_service or "", spe.operator_namespace)
+    for _attempt in range(5):
+        secret = await kube.get_or_none(SECRETS, tls.SECRET_NAME, spe.operator_namespace)
+        if secret is not None:
+            material = tls.TlsMaterial.from_secret_data(secret.get("data", {}))
+            cert_due, ca_due = tls.needs_renewal(material, hosts)
+            if not cert_due:
+                return material
+            material = tls.issue(hosts, ca=None if ca_due else material)
+            secret["data"] = material.to_secret_data()
+            try:
+                await kube.request("PUT", SECRETS.path(spe.operator_namespace, tls.SECRET_NAME), body=secret)
+                return material
+            except ApiError as exc:
+                if not exc.conflict:
+                    raise
+                continue  # another replica renewed it: read theirs
+        material = tls.issue(hosts)
+        try:
+            await kube.create({
+                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": tls.SECRET_NAME, "namespace": spe.operator_namespace,
+                             "labels": {"app.kubernetes.io/name": "spe-operator",
+                                        "app.kubernetes.io/component": "admission"}},
+                "data": material.to_secret_data(),
+            })
+            return material
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+    raise RuntimeError(f"could not settle the webhook TLS Secret {spe.operator_namespace}/{tls.SECRET_NAME}")
+
+
+async def _inject_ca_bundle(kube: KubeClient, name: str, ca_pem: bytes, logger: Any) -> None:
+    for _attempt in range(5):
+        live = await kube.get_or_none(VWC, name)
+        if live is None:
+            logger.error(f"ValidatingWebhookConfiguration {name} is missing: install manifests/base/webhook.yaml; "
+                         f"until then the SPE kinds are not validated by the webhook")
+            return
+        updated = with_ca_bundle(live, ca_pem)
+        if updated == live:
+            return
+        try:
+            await kube.request("PUT", VWC.path(None, name), body=updated)
+            return
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+
+
+def _local_url(spe: SpeSettings) -> str:
+    host = spe.webhook_host if spe.webhook_host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return f"https://{host}:{spe.webhook_port}"
+
+
+@kopf.on.startup(registry=REGISTRY)
+async def start_admission(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    """Give the webhook server its certificate and the API server the matching configuration."""
+    spe: SpeSettings = memo.settings
+    kube: KubeClient = memo.kube
+    settings.admission.managed = None  # the configuration is ours (see configuration.py)
+    if not spe.webhook_enabled:
+        settings.admission.server = _NoServer()
+        return
+    if spe.webhook_cert_dir:
+        material = tls.TlsMaterial.from_dir(spe.webhook_cert_dir)
+    elif spe.webhook_service:
+        material = await _service_tls(kube, spe)
+    else:
+        host = spe.webhook_host if spe.webhook_host not in ("0.0.0.0", "::") else "127.0.0.1"
+        material = tls.issue([host, "localhost"] if host != "localhost" else ["localhost"])
+    certfile, keyfile = material.write()
+    settings.admission.server = kopf.WebhookServer(
+        addr=spe.webhook_host, port=spe.webhook_port, certfile=str(certfile), pkeyfile=str(keyfile),
+        cadata=material.ca_pem)
+    if spe.webhook_service:
+        await _inject_ca_bundle(kube, spe.webhook_configuration_name, material.ca_pem, logger)
+    else:
+        configuration = build_webhook_configuration(url=_local_url(spe), ca_bundle=material.ca_pem,
+                                                    name=spe.webhook_configuration_name)
+        await kube.apply(configuration, field_manager="spe-operator-admission")
+        memo["admission_url"] = _local_url(spe)
+    logger.info("admission webhook configured (%s)", spe.webhook_service or _local_url(spe))
+
+
+@kopf.on.cleanup(registry=REGISTRY)
+async def stop_admission(memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    """Local mode only: remove the configuration that points at this process, if it still does,
+    so a stopped local operator does not leave the API server refusing every SPE object."""
+    url = memo.get("admission_url")
+    spe: SpeSettings = memo.settings
+    kube: KubeClient | None = memo.get("kube")
+    if not url or kube is None:
+        return
+    try:
+        live = await kube.get_or_none(VWC, spe.webhook_configuration_name)
+        if live and all(h.get("clientConfig", {}).get("url", "").startswith(url + "/") for h in live.get("webhooks", [])):
+            await kube.request("DELETE", VWC.path(None, spe.webhook_configuration_name), body={
+                "kind": "DeleteOptions", "apiVersion": "v1",
+                "preconditions": {"resourceVersion": live["metadata"]["resourceVersion"]}})
+    except (ApiError, OSError) as exc:  # best effort: the next start re-applies it anyway
+        logger.warning("could not remove the local webhook configuration: %s", exc)

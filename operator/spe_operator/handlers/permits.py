@@ -1,0 +1,276 @@
+"""DataPermit reconciler: Kopf wiring plus the one level-based reconcile.
+
+Every trigger ends in the same place, ``reconcile_permit(name)``, run by a per-permit worker
+(``permits.queue``), never two at once for one permit:
+
+- create, update (a new ``metadata.generation``) and resume (the initial listing when the
+  operator starts): ``@kopf.on.event`` on DataPermits kicks the permit;
+- child drift: an event on any owned Namespace, ResourceQuota, LimitRange, NetworkPolicy or
+  RoleBinding (edited or deleted by someone) kicks its permit, found by the
+  ``spe.ehds.io/permit`` label;
+- workspaces: a Workspace appearing, going, or changing ``spec.running`` kicks its permit
+  (status lists them; an expired permit stops one that someone starts again);
+- time: each reconcile returns the seconds to the next validity boundary (notBefore, notAfter),
+  capped at ``settings.reconcile_interval``, and the worker runs it again exactly then.
+
+No finalizer: a permit owns only Kubernetes objects, which owner references and the garbage
+collector remove (the namespace, and with it everything in it). The Keycloak group sync, which
+is state outside Kubernetes, will bring one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from spe_api import GROUP, VERSION, DataPermit, DataPermitStatus, Message, Reason, Workspace
+from spe_api.reasons import permit_phase_reason
+from spe_kube import ApiError, KubeClient, kind_for
+
+from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PERMIT, MANAGED_BY, prune_children
+from ..permits import CHILD_KINDS, COMPONENTS, desired_children
+from ..permits.audit import AuditHook
+from ..permits.phase import PhaseInfo, evaluate, seconds_until
+from ..permits.queue import ReconcileQueue
+from ..permits.status import (ChildrenResult, Transition, build_status, permit_active_condition, stop_patch,
+                              transitions, workspace_actions)
+from ..registry import REGISTRY
+from ..settings import SpeSettings
+
+log = logging.getLogger(__name__)
+
+PERMIT = kind_for(f"{GROUP}/{VERSION}", "DataPermit")
+WORKSPACE = kind_for(f"{GROUP}/{VERSION}", "Workspace")
+EVENT = kind_for("v1", "Event")
+NAMESPACE = kind_for("v1", "Namespace")
+# Status writes of this reconciler (the permit's status; the PermitActive condition of a
+# Workspace, where server-side apply on the conditions list-map owns only that one entry).
+STATUS_MANAGER = "spe-operator-permits"
+# Events about cluster-scoped permits go to a namespace that always exists.
+PERMIT_EVENT_NAMESPACE = "default"
+BOUNDARY_SLACK = 0.002  # wake just after the boundary, never just before it
+TERMINATING_RETRY = 1.0
+PERMIT_COMPONENTS = frozenset(COMPONENTS.values())
+
+
+# --- Kopf wiring ------------------------------------------------------------------------------
+
+@kopf.on.startup(registry=REGISTRY)
+async def start_permit_queue(memo: kopf.Memo, **_: Any) -> None:
+    settings: SpeSettings = memo.settings
+    memo.permit_queue = ReconcileQueue(partial(reconcile_permit, memo), interval=settings.reconcile_interval,
+                                       name="permit-reconcile")
+    memo.permit_workspaces = {}
+    if memo.get("audit") is None:
+        memo.audit = AuditHook.from_settings(settings.audit_log_path)
+        memo.permit_audit_owned = True
+
+
+@kopf.on.cleanup(registry=REGISTRY)
+async def stop_permit_queue(memo: kopf.Memo, **_: Any) -> None:
+    queue = memo.get("permit_queue")
+    if queue is not None:
+        await queue.close()
+    if memo.get("permit_audit_owned"):
+        memo.audit.close()
+
+
+@kopf.on.event(GROUP, VERSION, "datapermits", registry=REGISTRY)
+def permit_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
+    name = body["metadata"]["name"]
+    if type == "DELETED":
+        memo.permit_queue.forget(name)
+        return
+    memo.permit_queue.kick_if_changed(name, body["metadata"].get("generation"))
+
+
+def _is_permit_child(labels: kopf.Labels, **_: Any) -> bool:
+    return labels.get(LABEL_COMPONENT) in PERMIT_COMPONENTS
+
+
+def _register_child_watch(api_version: str, kind: str) -> None:
+    rk = kind_for(api_version, kind)
+    group, _, version = api_version.rpartition("/")
+
+    @kopf.on.event(group, version, rk.plural, registry=REGISTRY, id=f"permit-child-{rk.plural}",
+                   labels={LABEL_PERMIT: kopf.PRESENT, LABEL_MANAGED_BY: MANAGED_BY}, when=_is_permit_child)
+    def child_event(type: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
+        # The initial listing (type None) needs no kick: the permits' own listing does that.
+        if type is not None:
+            memo.permit_queue.kick(labels[LABEL_PERMIT])
+
+
+for _api_version, _kind in CHILD_KINDS:
+    _register_child_watch(_api_version, _kind)
+
+
+@kopf.on.event(GROUP, VERSION, "workspaces", registry=REGISTRY, id="permit-workspaces")
+def workspace_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
+    md, spec = body["metadata"], body.get("spec") or {}
+    key = (md.get("namespace"), md["name"])
+    permit = spec.get("permit")
+    cache: dict = memo.permit_workspaces
+    if type == "DELETED":
+        cache.pop(key, None)
+    else:
+        fingerprint = (permit, bool(spec.get("running")), md.get("deletionTimestamp") is not None)
+        if cache.get(key) == fingerprint:
+            return
+        cache[key] = fingerprint
+    if permit:
+        memo.permit_queue.kick(permit)
+
+
+# --- the reconcile ----------------------------------------------------------------------------
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
+    """Bring one permit's world to what its spec implies now; return seconds until the next run."""
+    kube: KubeClient = memo.kube
+    settings: SpeSettings = memo.settings
+    body = await kube.get_or_none(PERMIT, name)
+    if body is None:
+        memo.permit_queue.forget(name)
+        return None
+    if body["metadata"].get("deletionTimestamp"):
+        return None  # going: the garbage collector removes the children
+    permit = DataPermit.from_manifest(body)
+    namespace = settings.permit_namespace(name)
+    info = evaluate(permit, _now())
+
+    # 1. The urgent part of a phase change first: no workspace runs under a stopped permit.
+    workspaces = await _list_workspaces(kube, namespace)
+    stopped = await _stop_workspaces(kube, memo.audit, permit, info, workspaces)
+
+    # 2. The namespace and everything in it.
+    children, retry = await _apply_children(kube, permit, settings, info, namespace)
+
+    # 3. Events, audit, status.
+    for transition in transitions(permit, info, namespace):
+        await _report(kube, memo.audit, permit, transition)
+    if stopped:
+        await _post_event(kube, _permit_ref(permit), PERMIT_EVENT_NAMESPACE, info.reason,
+                          f"Stopped {len(stopped)} workspace(s) in {namespace}: {', '.join(stopped)}. {info.message}",
+                          warning=True)
+    status = build_status(permit, info, children, workspaces, namespace, _now())
+    if status.to_dict() != DataPermitStatus.model_validate(body.get("status") or {}).to_dict():
+        await kube.apply_status({"apiVersion": permit.api_version, "kind": permit.kind,
+                                 "metadata": {"name": name}, "status": status.to_dict()},
+                                field_manager=STATUS_MANAGER)
+    memo.permit_queue.observed(name, permit.generation)
+    if retry is not None:
+        return retry
+    wait = seconds_until(info.next_boundary, _now())
+    return None if wait is None else wait + BOUNDARY_SLACK
+
+
+async def _list_workspaces(kube: KubeClient, namespace: str) -> list[Workspace]:
+    out = []
+    for item in await kube.list(WORKSPACE, namespace):
+        try:
+            out.append(Workspace.from_manifest(item))
+        except ValidationError as exc:  # the schema normally prevents this; never block the permit
+            log.warning("Workspace %s/%s does not parse, ignored: %s", namespace, item["metadata"]["name"], exc)
+    return out
+
+
+async def _stop_workspaces(kube: KubeClient, audit: AuditHook, permit: DataPermit, info: PhaseInfo,
+                           workspaces: list[Workspace]) -> list[str]:
+    """Stop every running workspace while the phase says so, and say why on each one."""
+    actions = workspace_actions(info, workspaces)
+    stopped: list[str] = []
+
+    async def stop(ws: Workspace) -> None:
+        try:
+            await kube.merge_patch(WORKSPACE, ws.name, stop_patch(), ws.namespace)
+        except ApiError as exc:
+            if exc.not_found:
+                return
+            raise
+        stopped.append(ws.name)
+        await _post_event(kube, _ref(ws), ws.namespace, _ws_reason(info),
+                          Message.WORKSPACE_STOPPED_BY_PERMIT.format(detail=info.message), warning=True)
+        await audit.record("workspace.stopped", target=f"Workspace/{ws.namespace}/{ws.name}", permit=permit.name,
+                           details={"reason": _ws_reason(info), "by": "permit-reconciler"})
+
+    async def mark(ws: Workspace) -> None:
+        try:
+            await kube.apply_status(permit_active_condition(ws, info, _now()), field_manager=STATUS_MANAGER)
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
+    await asyncio.gather(*(stop(ws) for ws in actions.stop))
+    await asyncio.gather(*(mark(ws) for ws in actions.mark))
+    return sorted(stopped)
+
+
+def _ws_reason(info: PhaseInfo) -> str:
+    return permit_phase_reason(info.phase.value)
+
+
+async def _apply_children(kube: KubeClient, permit: DataPermit, settings: SpeSettings, info: PhaseInfo,
+                          namespace: str) -> tuple[ChildrenResult, float | None]:
+    desired = desired_children(permit, settings, info.phase)
+    try:
+        ns = await kube.apply(desired[0])
+        if (ns.get("status") or {}).get("phase") == "Terminating":
+            return ChildrenResult(False, Reason.NAMESPACE_TERMINATING,
+                                  Message.PERMIT_NAMESPACE_TERMINATING.format(namespace=namespace)), TERMINATING_RETRY
+        await asyncio.gather(*(kube.apply(child) for child in desired[1:]))
+        await prune_children(kube, permit.metadata.uid, desired, CHILD_KINDS[1:], namespace=namespace)
+    except ApiError as exc:
+        log.warning("DataPermit %s: children not applied: %s", permit.name, exc)
+        result = ChildrenResult(False, Reason.FAILED,
+                                Message.PERMIT_NAMESPACE_FAILED.format(namespace=namespace, error=exc.message))
+        return result, None if exc.status >= 500 else 2.0
+    return ChildrenResult(True), None
+
+
+# --- events and audit ---------------------------------------------------------------------------
+
+def _permit_ref(permit: DataPermit) -> dict[str, Any]:
+    return {"apiVersion": permit.api_version, "kind": permit.kind, "name": permit.name, "uid": permit.metadata.uid}
+
+
+def _ref(ws: Workspace) -> dict[str, Any]:
+    return {"apiVersion": ws.api_version, "kind": ws.kind, "name": ws.name, "namespace": ws.namespace,
+            "uid": ws.metadata.uid}
+
+
+async def _report(kube: KubeClient, audit: AuditHook, permit: DataPermit, transition: Transition) -> None:
+    await audit.record(transition.act, target=f"DataPermit/{permit.name}", permit=permit.name,
+                       details={"permitId": permit.spec.permit_id, "reason": transition.reason,
+                                "generation": permit.generation})
+    await _post_event(kube, _permit_ref(permit), PERMIT_EVENT_NAMESPACE, transition.reason, transition.message,
+                      warning=transition.warning)
+
+
+async def _post_event(kube: KubeClient, involved: dict[str, Any], namespace: str, reason: str, message: str,
+                      *, warning: bool = False) -> None:
+    """A core/v1 Event (what ``kubectl describe`` shows). Best effort: a lost event is logged."""
+    now = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"generateName": f"{involved['name']}.", "namespace": namespace},
+        "involvedObject": {k: v for k, v in involved.items() if v},
+        "reason": reason, "message": message[:1024], "type": "Warning" if warning else "Normal",
+        "source": {"component": MANAGED_BY}, "reportingComponent": MANAGED_BY,
+        "reportingInstance": os.uname().nodename[:128],
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+    }
+    try:
+        await kube.create(event)
+    except ApiError as exc:
+        log.warning("event %s on %s not posted: %s", reason, involved.get("name"), exc)
+

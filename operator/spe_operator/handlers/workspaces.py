@@ -1,0 +1,102 @@
+"""Kopf handlers of Workspaces: thin. Watch events feed the controller's in-memory view and
+enqueue the workspaces concerned; the controller (``spe_operator.workspaces.controller``) does
+the one reconcile. No handler here patches the watched objects, so Kopf adds no finalizer or
+progress annotation to Workspaces: none is needed, as every child is garbage-collected through
+its owner reference and nothing outside Kubernetes holds workspace state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from ..children import LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGED_BY
+from ..registry import REGISTRY
+from ..workspaces.controller import WorkspaceController
+
+GROUP, VERSION = "spe.ehds.io", "v1alpha1"
+MANAGED = {LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def _controller(memo: kopf.Memo) -> WorkspaceController:
+    return memo["workspace_controller"] if "workspace_controller" in memo else memo.workspace_controller
+
+
+@kopf.on.startup(registry=REGISTRY)
+async def start_workspace_controller(memo: kopf.Memo, **_: Any) -> None:
+    controller = WorkspaceController(memo.kube, memo.settings)
+    memo.workspace_controller = controller
+    await controller.start()
+
+
+@kopf.on.cleanup(registry=REGISTRY)
+async def stop_workspace_controller(memo: kopf.Memo, **_: Any) -> None:
+    controller = memo.get("workspace_controller")
+    if controller is not None:
+        await controller.stop()
+
+
+@kopf.on.event(GROUP, VERSION, "workspaces", registry=REGISTRY)
+def workspace_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    ctl = _controller(memo)
+    md = body.get("metadata", {})
+    if event.get("type") == "DELETED":
+        ctl.world.forget_workspace(md.get("namespace", ""), md.get("name", ""))
+        ctl.enqueue((md.get("namespace", ""), md.get("name", "")))
+    elif ctl.world.put_workspace(body):
+        ctl.enqueue((md.get("namespace", ""), md.get("name", "")))
+
+
+@kopf.on.event(GROUP, VERSION, "tools", registry=REGISTRY)
+def tool_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    ctl = _controller(memo)
+    name = body["metadata"]["name"]
+    keys = ctl.world.forget_tool(name) if event.get("type") == "DELETED" else ctl.world.put_tool(body)
+    ctl.enqueue_all(keys)
+
+
+@kopf.on.event(GROUP, VERSION, "datasets", registry=REGISTRY)
+def dataset_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    ctl = _controller(memo)
+    name = body["metadata"]["name"]
+    keys = ctl.world.forget_dataset(name) if event.get("type") == "DELETED" else ctl.world.put_dataset(body)
+    ctl.enqueue_all(keys)
+
+
+@kopf.on.event(GROUP, VERSION, "datapermits", registry=REGISTRY)
+def permit_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    ctl = _controller(memo)
+    name = body["metadata"]["name"]
+    keys = ctl.world.forget_permit(name) if event.get("type") == "DELETED" else ctl.world.put_permit(body)
+    ctl.enqueue_all(keys)
+
+
+def _child_event(event: dict, body: kopf.Body, memo: kopf.Memo) -> None:
+    ctl = _controller(memo)
+    key = ctl.world.put_child(body, deleted=event.get("type") == "DELETED")
+    if key is not None:
+        ctl.enqueue(key)
+
+
+@kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED, registry=REGISTRY)
+def statefulset_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _child_event(event, body, memo)
+
+
+@kopf.on.event("", "v1", "services", labels=MANAGED, registry=REGISTRY)
+def service_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _child_event(event, body, memo)
+
+
+@kopf.on.event("", "v1", "persistentvolumeclaims", labels=MANAGED, registry=REGISTRY)
+def claim_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _child_event(event, body, memo)
+
+
+@kopf.on.event("", "v1", "pods", labels={LABEL_WORKSPACE: kopf.PRESENT}, registry=REGISTRY)
+def pod_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    ctl = _controller(memo)
+    key = ctl.world.put_pod(body, deleted=event.get("type") == "DELETED")
+    if key is not None:
+        ctl.enqueue(key)

@@ -1,0 +1,115 @@
+"""A keyed reconcile queue: one worker task per permit, woken by events, by its own schedule
+(the next validity boundary or the periodic re-reconcile), or by a retry after an error.
+
+Why not Kopf's ``@kopf.timer`` / ``@kopf.daemon`` on the DataPermit: Kopf puts a finalizer on
+every object that has a timer or a daemon (to stop them before the object goes), and a permit
+has no state outside Kubernetes to clean up -- its children go by owner-reference garbage
+collection. A finalizer would only add a way for deletion to hang while the operator is down.
+So the schedule lives here, beside Kopf, and the Kopf handlers merely ``kick`` a permit.
+
+Guarantees: one reconcile per key at a time (no interleaving of two reconciles of the same
+permit); kicks during a reconcile coalesce into exactly one follow-up run; a reconcile returns
+the seconds until it wants to run again, which the worker honours to the millisecond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+Reconcile = Callable[[str], Awaitable[float | None]]
+
+BACKOFF_MIN = 0.5
+BACKOFF_MAX = 30.0
+
+
+@dataclass
+class _Slot:
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+    failures: int = 0
+    generation: int | None = None  # last generation reconciled (for kick_if_changed)
+    runs: int = 0
+
+
+class ReconcileQueue:
+    def __init__(self, reconcile: Reconcile, *, interval: float, name: str = "reconcile"):
+        self._reconcile = reconcile
+        self._interval = interval
+        self._name = name
+        self._slots: dict[str, _Slot] = {}
+        self._closed = False
+
+    # --- triggers ------------------------------------------------------------------------
+
+    def kick(self, key: str) -> None:
+        """Reconcile ``key`` now (or right after its current run)."""
+        if self._closed:
+            return
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot()
+            slot.task = asyncio.get_running_loop().create_task(self._worker(key, slot), name=f"{self._name}:{key}")
+        slot.wake.set()
+
+    def kick_if_changed(self, key: str, generation: int | None) -> None:
+        """Kick unless ``generation`` is the one last reconciled (a status-only change)."""
+        slot = self._slots.get(key)
+        if slot is None or generation is None or slot.generation != generation:
+            self.kick(key)
+
+    def observed(self, key: str, generation: int | None) -> None:
+        slot = self._slots.get(key)
+        if slot is not None:
+            slot.generation = generation
+
+    def forget(self, key: str) -> None:
+        slot = self._slots.pop(key, None)
+        if slot is not None and slot.task is not None and slot.task is not asyncio.current_task():
+            slot.task.cancel()
+
+    def runs(self, key: str) -> int:
+        slot = self._slots.get(key)
+        return slot.runs if slot else 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._slots
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [s.task for s in self._slots.values() if s.task is not None]
+        self._slots.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- the worker ----------------------------------------------------------------------
+
+    async def _worker(self, key: str, slot: _Slot) -> None:
+        delay: float | None = 0.0
+        while self._slots.get(key) is slot:
+            if not slot.wake.is_set():
+                try:
+                    await asyncio.wait_for(slot.wake.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+            slot.wake.clear()
+            if self._slots.get(key) is not slot:
+                return
+            try:
+                requeue = await self._reconcile(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - any failure is retried with backoff
+                slot.failures += 1
+                delay = min(BACKOFF_MAX, BACKOFF_MIN * 2 ** (slot.failures - 1))
+                log.exception("%s of %s failed (attempt %d); retrying in %.1fs", self._name, key, slot.failures, delay)
+                continue
+            finally:
+                slot.runs += 1
+            slot.failures = 0
+            delay = self._interval if requeue is None else min(max(requeue, 0.0), self._interval)

@@ -1,0 +1,330 @@
+"""The one reconcile path of Workspaces, and the work queue that drives it.
+
+Create, update, resume (the initial listing), child events (pods, StatefulSet, Service,
+claims), changes of the referenced Tool / Dataset / DataPermit, deadlines (idle timeout, the
+permit's notBefore/notAfter) and a periodic resync all *enqueue* a workspace; workers take
+keys off the queue, at most one reconcile per workspace at a time (a key enqueued while it is
+being reconciled runs once more afterwards). A reconcile is level-based and idempotent:
+
+    desired children (pure builders) -> server-side apply -> prune -> status (+ Events)
+
+Applies are skipped when the same manifest was applied and the child has not changed since
+(its resourceVersion, from the watch, is the one the apply returned): a reconcile of an
+unchanged workspace costs no API call, and any edit or deletion of a child by someone else
+changes its resourceVersion, so the next reconcile re-applies and undoes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from spe_api import DatasetPhase, Reason, Workspace, WorkspacePhase
+from spe_api.reasons import WorkspaceMessage as M
+from spe_kube import ApiError, KubeClient, kind_for
+
+from ..settings import SpeSettings
+from . import checks, names
+from .datasets import evaluate_datasets
+from .desired import desired_children
+from .events import NORMAL, WARNING, post_event
+from .idle import idle_deadline, is_idle, last_activity
+from .status import StatusInputs, build_status, status_changed, status_patch
+from .volumes import build_volume_claims
+from .world import Key, World
+
+log = logging.getLogger(__name__)
+
+WATCHED_KINDS = frozenset({"StatefulSet", "Service", "PersistentVolumeClaim"})
+PRUNED_KINDS = frozenset({"StatefulSet", "Service"})  # claims hold research data: never pruned
+WORKSPACE = kind_for("spe.ehds.io/v1alpha1", "Workspace")
+STATEFULSET = kind_for("apps/v1", "StatefulSet")
+PV = kind_for("v1", "PersistentVolume")
+PVC = kind_for("v1", "PersistentVolumeClaim")
+MAX_BACKOFF = 60.0
+DEADLINE_SLACK = 0.05  # seconds after a deadline, so the clock has surely passed it
+
+
+def _digest(manifest: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _child_key(manifest: dict[str, Any]) -> tuple[str, str, str]:
+    md = manifest["metadata"]
+    return (manifest["kind"], md.get("namespace") or "", md["name"])
+
+
+class WorkspaceController:
+    def __init__(self, kube: KubeClient, settings: SpeSettings, world: World | None = None):
+        self.kube = kube
+        self.settings = settings
+        self.world = world or World(annotations=(names.ANNOTATION_LAST_ACTIVITY, names.ANNOTATION_STOP_REASON))
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._queued: set[Key] = set()
+        self._active: set[Key] = set()
+        self._dirty: set[Key] = set()
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._failures: dict[Key, int] = {}
+        self._applied: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._sources: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._tasks: list[asyncio.Task] = []
+        self.reconciles = 0
+
+    # --- queue --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for i in range(max(1, self.settings.workspace_workers)):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"workspace-worker-{i}"))
+        self._tasks.append(asyncio.create_task(self._resync(), name="workspace-resync"))
+
+    async def stop(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def enqueue(self, key: Key) -> None:
+        if key in self._active:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def enqueue_all(self, keys) -> None:
+        for key in keys:
+            self.enqueue(key)
+
+    def enqueue_after(self, key: Key, seconds: float) -> None:
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_later(max(0.0, seconds), self._fire, key)
+
+    def _fire(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        self.enqueue(key)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._active.add(key)
+            try:
+                await self.reconcile(key)
+                self._failures.pop(key, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one workspace must not stop the others
+                n = self._failures[key] = self._failures.get(key, 0) + 1
+                delay = min(MAX_BACKOFF, 0.5 * 2 ** (n - 1))
+                log.warning("reconcile of workspace %s/%s failed (attempt %d, retry in %.1fs): %s",
+                            *key, n, delay, exc, exc_info=not isinstance(exc, (ApiError, OSError)))
+                self.enqueue_after(key, delay)
+            finally:
+                self._active.discard(key)
+                if key in self._dirty:
+                    self._dirty.discard(key)
+                    self.enqueue(key)
+
+    async def _resync(self) -> None:
+        """Level-based safety net: every workspace is reconciled once per interval (cheap when
+        nothing changed: no API call)."""
+        while True:
+            await asyncio.sleep(self.settings.reconcile_interval)
+            self.enqueue_all(list(self.world.workspaces))
+
+    # --- the reconcile ------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> None:
+        self.reconciles += 1
+        entry = self.world.workspaces.get(key)
+        if entry is None or entry.model is None or entry.model.metadata.deletion_timestamp is not None:
+            # Gone (or going): its children go with it through their owner references.
+            timer = self._timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()
+            return
+        ws, body = entry.model, entry.body
+        settings, world = self.settings, self.world
+        now = datetime.now(timezone.utc)
+
+        permit_body, permit = world.permit(ws.spec.permit)
+        tool = world.tool(ws.spec.tool)
+        datasets = {name: world.dataset(name) for name in ws.spec.datasets}
+        sources = {name: await self._source_volume(ds) for name, ds in datasets.items()
+                   if ds is not None and ds.status.phase == DatasetPhase.READY}
+        verdict = evaluate_datasets(ws.spec.datasets, datasets, sources)
+        claims, storage = build_volume_claims(ws, settings)
+
+        def gates_with(volume_error: str | None = None):
+            return checks.evaluate(
+                ws, permit=permit, expected_namespace=settings.permit_namespace(ws.spec.permit), tool=tool,
+                available_tools=world.tools.keys(), datasets=verdict, storage=storage,
+                others=world.workspaces_of_permit(ws.spec.permit), now=now, volume_error=volume_error)
+
+        gates = gates_with()
+        pod = world.pods.get(key)
+        stop_reason = ws.metadata.annotations.get(names.ANNOTATION_STOP_REASON)
+
+        # Idle: the operator stops the server itself (spec.running=false), keeping the volumes.
+        if ws.spec.running and pod is not None and pod.ready and is_idle(ws, ws.status.started_at, now):
+            await self._stop_idle(ws, body, now)
+            return
+        if ws.spec.running and stop_reason:
+            await self.kube.merge_patch(WORKSPACE, ws.name, {"metadata": {"annotations": {
+                names.ANNOTATION_STOP_REASON: None}}}, ws.namespace)
+            stop_reason = None
+
+        replicas = 1 if ws.spec.running and gates.ok else 0
+        mounts = verdict.mounts if gates.permit.ok and gates.datasets.ok else ()
+        desired = desired_children(body, ws, tool=tool, mounts=mounts, claims=claims,
+                                   permit_body=permit_body, settings=settings, replicas=replicas)
+
+        # Volumes first: their failure (e.g. a changed storage class) blocks the server.
+        volume_errors = await self._apply_all([*desired.claims, *desired.dataset_volumes])
+        if volume_errors:
+            gates = gates_with("; ".join(volume_errors))
+            if replicas and not gates.ok:
+                replicas = 0
+                desired = desired_children(body, ws, tool=tool, mounts=mounts, claims=claims,
+                                           permit_body=permit_body, settings=settings, replicas=0)
+        server = [m for m in (desired.statefulset, desired.service) if m is not None]
+        server_errors = await self._apply_all(server)
+        if desired.statefulset is None:
+            await self._scale_down_orphan(ws)
+        await self._prune(key, {_child_key(m) for m in server})
+
+        apply_error = M.APPLY_FAILED.format(what="the server", error="; ".join(server_errors)) if server_errors else None
+        url = names.server_url(ws.name, ws.namespace or "", settings.notebook_port)
+        new = build_status(StatusInputs(ws=ws, gates=gates, pod=pod, url=url, now=now,
+                                        stop_reason=stop_reason, apply_error=apply_error))
+        if status_changed(ws.status, new):
+            result = await self.kube.merge_patch(WORKSPACE, ws.name, status_patch(new), ws.namespace,
+                                                 subresource="status")
+            world.put_workspace(result)
+            await self._announce(ws, body, new, gates, stop_reason, now)
+        self._schedule_deadlines(key, ws, new, permit, now)
+        if server_errors or volume_errors:
+            raise RuntimeError("; ".join([*volume_errors, *server_errors]))
+
+    # --- pieces -------------------------------------------------------------------------------
+
+    async def _apply_all(self, manifests: list[dict[str, Any]]) -> list[str]:
+        results = await asyncio.gather(*(self._apply(m) for m in manifests), return_exceptions=True)
+        errors = []
+        for manifest, result in zip(manifests, results):
+            if isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                kind, _, name = _child_key(manifest)
+                errors.append(f"{kind} {name}: {getattr(result, 'message', result)}")
+        return errors
+
+    async def _apply(self, manifest: dict[str, Any]) -> None:
+        ck = _child_key(manifest)
+        digest = _digest(manifest)
+        cached = self._applied.get(ck)
+        if cached is not None and cached[0] == digest:
+            if ck[0] not in WATCHED_KINDS:
+                return
+            observed = self.world.observed_rv(ck[0], ck[1], ck[2])
+            if observed is not None and observed == cached[1]:
+                return
+        result = await self.kube.apply(manifest)
+        rv = str(result.get("metadata", {}).get("resourceVersion", ""))
+        self._applied[ck] = (digest, rv)
+        if ck[0] in WATCHED_KINDS:
+            self.world.put_child(result)
+
+    async def _scale_down_orphan(self, ws: Workspace) -> None:
+        """Without its Tool the StatefulSet cannot be rebuilt; make sure it runs nothing."""
+        if self.world.observed_rv("StatefulSet", ws.namespace, names.statefulset_name(ws.name)) is None:
+            return
+        try:
+            await self.kube.merge_patch(STATEFULSET, names.statefulset_name(ws.name), {"spec": {"replicas": 0}},
+                                        ws.namespace)
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
+    async def _prune(self, key: Key, wanted: set[tuple[str, str, str]]) -> None:
+        """Delete server children (found by their workspace label) that are no longer wanted."""
+        stale = [ck for ck in self.world.children_of.get(key, ()) if ck[0] in PRUNED_KINDS and ck not in wanted]
+        for kind, namespace, name in stale:
+            api_version = "apps/v1" if kind == "StatefulSet" else "v1"
+            await self.kube.delete(kind_for(api_version, kind), name, namespace)
+
+    async def _source_volume(self, ds) -> dict[str, Any] | None:
+        """The dataset's PersistentVolume (cached per Dataset resourceVersion)."""
+        cache_key = (ds.name, ds.metadata.resource_version or "")
+        if cache_key in self._sources:
+            return self._sources[cache_key]
+        volume_name = ds.status.volume_name
+        if not volume_name and ds.status.claim_name:
+            claim = await self.kube.get_or_none(PVC, ds.status.claim_name, self.settings.operator_namespace)
+            volume_name = (claim or {}).get("spec", {}).get("volumeName")
+        volume = await self.kube.get_or_none(PV, volume_name) if volume_name else None
+        self._sources = {k: v for k, v in self._sources.items() if k[0] != ds.name}
+        self._sources[cache_key] = volume
+        return volume
+
+    async def _stop_idle(self, ws: Workspace, body: dict[str, Any], now: datetime) -> None:
+        last = last_activity(ws, ws.status.started_at)
+        await self.kube.merge_patch(WORKSPACE, ws.name, {
+            "metadata": {"annotations": {names.ANNOTATION_STOP_REASON: Reason.IDLE_TIMEOUT}},
+            "spec": {"running": False}}, ws.namespace)
+        await post_event(self.kube, body, type_=NORMAL, reason=Reason.IDLE_TIMEOUT, message=M.EVENT_IDLE.format(
+            minutes=ws.spec.idle_timeout_minutes, last=last.isoformat() if last else "never"), now=now)
+
+    async def _announce(self, ws: Workspace, body: dict[str, Any], new, gates, stop_reason: str | None,
+                        now: datetime) -> None:
+        """Events for the transitions a person should see."""
+        old_phase, phase = ws.status.phase, new.phase
+        if old_phase == phase:
+            return
+        if phase == WorkspacePhase.RUNNING:
+            gpus = f" with {ws.gpu_count} x {ws.gpu_model}" if ws.gpu_count else ""
+            await post_event(self.kube, body, type_=NORMAL, reason="Started",
+                             message=M.EVENT_STARTED.format(node=new.node, gpus=gpus, url=new.url), now=now)
+        elif phase == WorkspacePhase.STOPPED and old_phase is not None:
+            if stop_reason == Reason.IDLE_TIMEOUT:
+                why = "idle timeout"
+            elif not gates.permit.ok:
+                why = gates.permit.message.rstrip(".")
+            else:
+                why = "spec.running was set to false"
+            await post_event(self.kube, body, type_=NORMAL, reason=Reason.STOPPED,
+                             message=M.EVENT_STOPPED.format(why=why), now=now)
+        elif phase == WorkspacePhase.BLOCKED:
+            failure = gates.first_failure
+            await post_event(self.kube, body, type_=WARNING, reason=failure.reason if failure else Reason.BLOCKED,
+                             message=new.message or "", now=now)
+        elif phase == WorkspacePhase.PENDING:
+            await post_event(self.kube, body, type_=WARNING, reason=Reason.UNSCHEDULABLE,
+                             message=new.message or "", now=now)
+
+    def _schedule_deadlines(self, key: Key, ws: Workspace, new, permit, now: datetime) -> None:
+        """Re-run at the next instant the answer changes by the clock alone."""
+        candidates = []
+        if new.phase == WorkspacePhase.RUNNING:
+            deadline = idle_deadline(ws, new.started_at)
+            if deadline is not None:
+                candidates.append(deadline)
+        if permit is not None:
+            for instant in (permit.spec.not_before, permit.spec.not_after):
+                if instant is not None and instant.astimezone(timezone.utc) > now:
+                    candidates.append(instant.astimezone(timezone.utc))
+        if candidates:
+            self.enqueue_after(key, (min(candidates) - now).total_seconds() + DEADLINE_SLACK)
+        else:
+            timer = self._timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()

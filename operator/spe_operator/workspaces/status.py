@@ -1,0 +1,144 @@
+"""The Workspace's status from what was decided (gates) and what is observed (the pod):
+phase, conditions, URL, node. Pure: the clock is an argument.
+
+Phases: Stopped (spec.running false), Blocked (running wanted but a gate fails), Pending
+(the scheduler cannot place the server: its message is in the Scheduled condition), Starting
+(scheduled, not ready yet), Running (ready; ``status.url`` set, which the hub waits for).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from spe_api import ConditionType, Reason, Workspace, WorkspacePhase, WorkspaceStatus, set_condition
+from spe_api.reasons import WorkspaceMessage as M
+
+from .checks import Gates
+from .idle import last_activity
+
+
+@dataclass(frozen=True)
+class PodView:
+    """What the status needs of the server's pod."""
+
+    name: str
+    node: str | None = None
+    scheduled: bool | None = None  # PodScheduled: True / False / not reported
+    scheduled_reason: str | None = None
+    scheduled_message: str | None = None
+    ready: bool = False
+    deleting: bool = False
+
+    @classmethod
+    def from_pod(cls, pod: dict[str, Any]) -> "PodView":
+        md, spec, st = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {}) or {}
+        conds = {c.get("type"): c for c in st.get("conditions", []) or []}
+        sched = conds.get("PodScheduled")
+        ready = conds.get("Ready")
+        return cls(
+            name=md.get("name", ""),
+            node=spec.get("nodeName") or None,
+            scheduled=None if sched is None else sched.get("status") == "True",
+            scheduled_reason=(sched or {}).get("reason"),
+            scheduled_message=(sched or {}).get("message"),
+            ready=bool(ready and ready.get("status") == "True") and st.get("phase") == "Running",
+            deleting=md.get("deletionTimestamp") is not None,
+        )
+
+
+@dataclass(frozen=True)
+class StatusInputs:
+    ws: Workspace
+    gates: Gates
+    pod: PodView | None
+    url: str
+    now: datetime
+    stop_reason: str | None = None  # annotation the operator set when it stopped the server
+    apply_error: str | None = None
+
+
+def _phase_and_ready(i: StatusInputs) -> tuple[WorkspacePhase, bool, str, str]:
+    """(phase, ready, Ready reason, Ready message)."""
+    ws, pod = i.ws, i.pod
+    if not ws.spec.running:
+        if pod is not None:
+            return WorkspacePhase.STOPPED, False, Reason.STOPPING, M.STOPPING
+        if i.stop_reason == Reason.IDLE_TIMEOUT:
+            return WorkspacePhase.STOPPED, False, Reason.IDLE_TIMEOUT, M.STOPPED
+        failure = i.gates.permit if not i.gates.permit.ok else None
+        if failure is not None:
+            return WorkspacePhase.STOPPED, False, failure.reason, failure.message
+        return WorkspacePhase.STOPPED, False, Reason.STOPPED, M.STOPPED
+    failure = i.gates.first_failure
+    if failure is not None:
+        return WorkspacePhase.BLOCKED, False, failure.reason, M.BLOCKED.format(detail=failure.message)
+    if i.apply_error:
+        return WorkspacePhase.BLOCKED, False, Reason.APPLY_FAILED, i.apply_error
+    if pod is None or pod.deleting:
+        return WorkspacePhase.STARTING, False, Reason.STARTING, M.WAITING_FOR_POD
+    if pod.scheduled is False:
+        return (WorkspacePhase.PENDING, False, pod.scheduled_reason or Reason.UNSCHEDULABLE,
+                pod.scheduled_message or "The scheduler has not placed the server yet.")
+    if not pod.ready:
+        return WorkspacePhase.STARTING, False, Reason.STARTING, M.STARTING.format(node=pod.node or "(not yet chosen)")
+    return WorkspacePhase.RUNNING, True, Reason.SERVER_READY, M.SERVER_READY.format(url=i.url, node=pod.node)
+
+
+def _scheduled(i: StatusInputs) -> tuple[str, str, str]:
+    pod = i.pod
+    if pod is None or not i.ws.spec.running:
+        if i.ws.spec.running:
+            return "Unknown", Reason.POD_NOT_CREATED, M.WAITING_FOR_POD
+        return "False", Reason.STOPPED, M.NOT_SCHEDULED_STOPPED
+    if pod.scheduled is True:
+        return "True", Reason.SCHEDULED, M.SCHEDULED.format(node=pod.node)
+    if pod.scheduled is False:
+        return "False", pod.scheduled_reason or Reason.UNSCHEDULABLE, pod.scheduled_message or ""
+    return "Unknown", Reason.STARTING, M.WAITING_FOR_POD
+
+
+def build_status(i: StatusInputs) -> WorkspaceStatus:
+    """The new status, keeping transition times of unchanged conditions and ``startedAt``."""
+    ws, now = i.ws, i.now
+    gen = ws.generation
+    old = ws.status
+    conditions = list(old.conditions)
+    for gate in i.gates.all():
+        conditions = set_condition(conditions, gate.type, gate.ok, gate.reason, gate.message, gen, now)
+    s_status, s_reason, s_message = _scheduled(i)
+    conditions = set_condition(conditions, ConditionType.SCHEDULED, s_status, s_reason, s_message, gen, now)
+    phase, ready, r_reason, r_message = _phase_and_ready(i)
+    conditions = set_condition(conditions, ConditionType.READY, ready, r_reason, r_message, gen, now)
+
+    running = phase == WorkspacePhase.RUNNING
+    started_at = (old.started_at or now) if running else old.started_at
+    if running and old.phase != WorkspacePhase.RUNNING:
+        started_at = now
+    pod = i.pod if ws.spec.running else None
+    return WorkspaceStatus(
+        observed_generation=gen,
+        conditions=conditions,
+        message=r_message,
+        phase=phase,
+        url=i.url if running else None,
+        node=pod.node if pod is not None and pod.scheduled else None,
+        gpus=ws.gpu_count if pod is not None and pod.scheduled else None,
+        started_at=started_at,
+        last_activity=last_activity(ws, started_at),
+    )
+
+
+def status_patch(new: WorkspaceStatus) -> dict[str, Any]:
+    """A merge patch of ``status`` that also clears the optional fields now absent."""
+    body = new.to_dict()
+    for field in ("url", "node", "gpus", "startedAt", "lastActivity", "message"):
+        body.setdefault(field, None)
+    return {"status": body}
+
+
+def status_changed(old: WorkspaceStatus, new: WorkspaceStatus) -> bool:
+    return old.to_dict() != new.to_dict()
+
+

@@ -1,0 +1,210 @@
+"""The controller's in-memory view of the cluster, fed by watch events (no per-reconcile lists).
+
+Holds the Workspaces (raw body and parsed model), the Tools, Datasets and DataPermits they
+refer to (parsed once per resourceVersion), the observed children's resourceVersions and the
+server pods, plus reverse indexes (permit/tool/dataset -> workspaces) so that a change of a
+Tool, Dataset or permit re-queues only the workspaces that use it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from spe_api import DataPermit, Dataset, Tool, Workspace
+from spe_api.common import plain
+
+from ..children import LABEL_WORKSPACE
+from .status import PodView
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+ChildKey = tuple[str, str, str]  # (kind, namespace or "", name)
+
+
+def _rv(body: Mapping[str, Any]) -> str:
+    return str(body.get("metadata", {}).get("resourceVersion", ""))
+
+
+def newer(candidate: str, current: str) -> bool:
+    """Whether resourceVersion ``candidate`` is not older than ``current`` (etcd revisions are
+    integers in practice; anything else is taken as newer)."""
+    try:
+        return int(candidate) >= int(current)
+    except ValueError:
+        return True
+
+
+@dataclass
+class WorkspaceEntry:
+    body: dict[str, Any]
+    model: Workspace | None
+    fingerprint: tuple
+
+
+def fingerprint(body: Mapping[str, Any], annotations: tuple[str, ...]) -> tuple:
+    """What makes a reconcile necessary: spec (generation), the annotations the controller
+    reads, deletion. A status-only change (our own status patch) is not in it."""
+    md = body.get("metadata", {})
+    ann = md.get("annotations") or {}
+    return (md.get("uid"), md.get("generation"), md.get("deletionTimestamp"), tuple(ann.get(a) for a in annotations))
+
+
+class World:
+    def __init__(self, annotations: tuple[str, ...] = ()):
+        self._annotations = annotations
+        self.workspaces: dict[Key, WorkspaceEntry] = {}
+        self.tools: dict[str, tuple[str, Tool | None]] = {}
+        self.datasets: dict[str, tuple[str, Dataset | None]] = {}
+        self.permits: dict[str, tuple[str, dict[str, Any], DataPermit | None]] = {}
+        self.children: dict[ChildKey, str] = {}          # observed resourceVersion of each child
+        self.children_of: dict[Key, set[ChildKey]] = defaultdict(set)
+        self.pods: dict[Key, PodView] = {}
+        self.by_permit: dict[str, set[Key]] = defaultdict(set)
+        self.by_tool: dict[str, set[Key]] = defaultdict(set)
+        self.by_dataset: dict[str, set[Key]] = defaultdict(set)
+
+    # --- workspaces -------------------------------------------------------------------------
+
+    def put_workspace(self, body: Mapping[str, Any]) -> bool:
+        """Record a Workspace; True when it needs a reconcile (new, or changed beyond status)."""
+        md = body.get("metadata", {})
+        key = (md.get("namespace", ""), md.get("name", ""))
+        old = self.workspaces.get(key)
+        if old is not None and not newer(_rv(body), _rv(old.body)):
+            return False
+        data = plain(body)
+        try:
+            model = Workspace.from_manifest(data)
+        except ValidationError as exc:
+            log.warning("Workspace %s/%s does not fit the model: %s", *key, exc)
+            model = None
+        fp = fingerprint(data, self._annotations)
+        self.workspaces[key] = WorkspaceEntry(data, model, fp)
+        if old is not None and old.model is not None:
+            self._unindex(key, old.model)
+        if model is not None:
+            self.by_permit[model.spec.permit].add(key)
+            self.by_tool[model.spec.tool].add(key)
+            for ds in model.spec.datasets:
+                self.by_dataset[ds].add(key)
+        return old is None or old.fingerprint != fp
+
+    def forget_workspace(self, namespace: str, name: str) -> None:
+        key = (namespace, name)
+        entry = self.workspaces.pop(key, None)
+        if entry is not None and entry.model is not None:
+            self._unindex(key, entry.model)
+
+    def _unindex(self, key: Key, ws: Workspace) -> None:
+        self.by_permit[ws.spec.permit].discard(key)
+        self.by_tool[ws.spec.tool].discard(key)
+        for ds in ws.spec.datasets:
+            self.by_dataset[ds].discard(key)
+
+    def workspaces_of_permit(self, permit: str) -> list[Workspace]:
+        out = []
+        for key in self.by_permit.get(permit, ()):
+            entry = self.workspaces.get(key)
+            if entry is not None and entry.model is not None:
+                out.append(entry.model)
+        return out
+
+    # --- referenced objects -----------------------------------------------------------------
+
+    def put_tool(self, body: Mapping[str, Any]) -> set[Key]:
+        name = body["metadata"]["name"]
+        if self.tools.get(name, ("",))[0] == _rv(body):
+            return set()
+        self.tools[name] = (_rv(body), _parse(Tool, body))
+        return set(self.by_tool.get(name, ()))
+
+    def forget_tool(self, name: str) -> set[Key]:
+        self.tools.pop(name, None)
+        return set(self.by_tool.get(name, ()))
+
+    def put_dataset(self, body: Mapping[str, Any]) -> set[Key]:
+        name = body["metadata"]["name"]
+        if self.datasets.get(name, ("",))[0] == _rv(body):
+            return set()
+        self.datasets[name] = (_rv(body), _parse(Dataset, body))
+        return set(self.by_dataset.get(name, ()))
+
+    def forget_dataset(self, name: str) -> set[Key]:
+        self.datasets.pop(name, None)
+        return set(self.by_dataset.get(name, ()))
+
+    def put_permit(self, body: Mapping[str, Any]) -> set[Key]:
+        name = body["metadata"]["name"]
+        old = self.permits.get(name)
+        if old is not None and old[0] == _rv(body):
+            return set()
+        data = plain(body)
+        model = _parse(DataPermit, data)
+        self.permits[name] = (_rv(body), data, model)
+        # A status-only change of the permit (its own reconciler) changes nothing here.
+        if old is not None and old[2] is not None and model is not None and old[2].spec == model.spec \
+                and old[1]["metadata"].get("uid") == data["metadata"].get("uid"):
+            return set()
+        return set(self.by_permit.get(name, ()))
+
+    def forget_permit(self, name: str) -> set[Key]:
+        self.permits.pop(name, None)
+        return set(self.by_permit.get(name, ()))
+
+    def tool(self, name: str) -> Tool | None:
+        return self.tools.get(name, ("", None))[1]
+
+    def dataset(self, name: str) -> Dataset | None:
+        return self.datasets.get(name, ("", None))[1]
+
+    def permit(self, name: str) -> tuple[dict[str, Any] | None, DataPermit | None]:
+        entry = self.permits.get(name)
+        return (entry[1], entry[2]) if entry else (None, None)
+
+    # --- children ---------------------------------------------------------------------------
+
+    def put_child(self, body: Mapping[str, Any], *, deleted: bool = False) -> Key | None:
+        """Record a child's resourceVersion (or its deletion); returns its workspace's key."""
+        md = body.get("metadata", {})
+        ns = md.get("namespace") or ""
+        ck = (body.get("kind", ""), ns, md.get("name", ""))
+        ws = (md.get("labels") or {}).get(LABEL_WORKSPACE)
+        if deleted:
+            self.children.pop(ck, None)
+        elif ck not in self.children or newer(_rv(body), self.children[ck]):
+            self.children[ck] = _rv(body)
+        if ws:
+            key = (ns, ws)
+            (self.children_of[key].discard if deleted else self.children_of[key].add)(ck)
+            return key
+        return None
+
+    def put_pod(self, body: Mapping[str, Any], *, deleted: bool = False) -> Key | None:
+        md = body.get("metadata", {})
+        ws = (md.get("labels") or {}).get(LABEL_WORKSPACE)
+        if not ws:
+            return None
+        key = (md.get("namespace", ""), ws)
+        if deleted:
+            self.pods.pop(key, None)
+        else:
+            self.pods[key] = PodView.from_pod(body)
+        return key
+
+    def observed_rv(self, kind: str, namespace: str | None, name: str) -> str | None:
+        return self.children.get((kind, namespace or "", name))
+
+
+def _parse(model, body: Mapping[str, Any]):
+    try:
+        return model.from_manifest(body)
+    except ValidationError as exc:
+        log.warning("%s %s does not fit the model: %s", model.KIND, body.get("metadata", {}).get("name"), exc)
+        return None

@@ -1,0 +1,74 @@
+"""The Kopf handlers' glue (fetch, parse, decide, refuse) with an in-memory API."""
+
+from __future__ import annotations
+
+import kopf
+import pytest
+
+from spe_operator.admission import handlers
+from spe_operator.settings import SpeSettings
+
+from .helpers import edit, example
+
+pytestmark = pytest.mark.api
+
+GATEWAY = {"username": "system:serviceaccount:spe-system:spe-egress", "groups": ["system:serviceaccounts"]}
+ADMIN = {"username": "kubernetes-admin", "groups": ["system:masters"]}
+
+
+class FakeKube:
+    """get_or_none/list over a fixed set of objects, keyed by (kind, namespace, name)."""
+
+    def __init__(self, *objects: dict):
+        self.objects = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects}
+
+    async def get_or_none(self, kind, name, namespace=None):
+        return self.objects.get((kind.kind, namespace, name))
+
+    async def list(self, kind, namespace=None, **_):
+        return [o for (k, ns, _n), o in self.objects.items() if k == kind.kind and (namespace is None or ns == namespace)]
+
+
+def memo(*objects: dict) -> kopf.Memo:
+    return kopf.Memo(settings=SpeSettings(), kube=FakeKube(*objects))
+
+
+def world(*skip: str) -> list[dict]:
+    return [example(k) for k in ("prostate-mr", "lung-ct", "tool", "permit", "workspace") if k not in skip]
+
+
+async def test_workspace_example_admitted():
+    await handlers.validate_workspace(body=example("workspace"), old=None, memo=memo(*world("workspace")))
+
+
+async def test_workspace_refused_with_the_rule_message():
+    body = edit(example("workspace"), spec__tool="rstudio")
+    with pytest.raises(kopf.AdmissionError) as err:
+        await handlers.validate_workspace(body=body, old=None, memo=memo(*world("workspace")))
+    assert err.value.code == 422
+    assert "spec.tool: Tool 'rstudio' does not exist" in str(err.value) and "jupyterlab-monai" in str(err.value)
+
+
+async def test_workspace_update_excludes_itself():
+    body = edit(example("workspace"), spec__resources__cpu="12")
+    await handlers.validate_workspace(body=body, old=example("workspace"), memo=memo(*world()))
+
+
+async def test_output_review_only_from_gateway():
+    with pytest.raises(kopf.AdmissionError) as err:
+        await handlers.validate_output_review(body=example("review"), userinfo=ADMIN, memo=memo(*world()))
+    assert err.value.code == 403 and "only the egress gateway" in str(err.value)
+    await handlers.validate_output_review(body=example("review"), userinfo=GATEWAY, memo=memo(*world()))
+
+
+async def test_output_review_gateway_account_may_be_given_in_full():
+    settings = SpeSettings(egress_service_account="system:serviceaccount:spe-system:spe-egress")
+    m = kopf.Memo(settings=settings, kube=FakeKube(*world()))
+    await handlers.validate_output_review(body=example("review"), userinfo=GATEWAY, memo=m)
+
+
+async def test_permit_needs_its_datasets():
+    with pytest.raises(kopf.AdmissionError) as err:
+        await handlers.validate_data_permit(body=example("permit"), old=None, memo=memo(example("prostate-mr")))
+    assert "spec.datasets: Dataset 'lung-ct' does not exist" in str(err.value)
+    await handlers.validate_data_permit(body=example("permit"), old=None, memo=memo(*world("permit")))

@@ -1,0 +1,133 @@
+"""Fixtures of the permit tests on the real control plane: CRDs, a Dataset and a Tool to name,
+and small synchronous helpers (the operator runs in its own thread)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from spe_dev.api import HttpError
+
+from .manifests import ROOT
+
+KINDS = ["datapermits", "datasets", "workspaces", "outputreviews", "tools"]
+API = "/apis/spe.ehds.io/v1alpha1"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except HttpError as err:
+            last = err
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}; last: {last!r}")
+
+
+class Kube:
+    """What the tests need from the API server, as cluster admin."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.api = cluster.api()
+
+    def get(self, path: str) -> dict | None:
+        try:
+            return self.api.get(path)
+        except HttpError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def create(self, path: str, obj: dict) -> dict:
+        return self.api.create(path, obj)
+
+    def delete(self, path: str) -> None:
+        try:
+            self.api.delete(path)
+        except HttpError as err:
+            if err.status != 404:
+                raise
+
+    def merge(self, path: str, patch: dict) -> dict:
+        return self.api.call("PATCH", path, patch, "application/merge-patch+json")
+
+    def permit(self, name: str) -> dict | None:
+        return self.get(f"{API}/datapermits/{name}")
+
+    def workspace(self, ns: str, name: str) -> dict | None:
+        return self.get(f"{API}/namespaces/{ns}/workspaces/{name}")
+
+    def items(self, path: str) -> list[dict]:
+        return self.api.get(path).get("items", [])
+
+
+@pytest.fixture(scope="session")
+def crds(cluster):
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), check=True)
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                    *[f"crd/{k}.spe.ehds.io" for k in KINDS], check=True)
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def kube(crds, operator) -> Kube:
+    return Kube(crds)
+
+
+@pytest.fixture(scope="module")
+def world(kube) -> Iterator[dict[str, str]]:
+    """A Dataset and an approved Tool that the module's permits and workspaces name."""
+    suffix = secrets.token_hex(3)
+    dataset = yaml.safe_load((ROOT / "examples" / "dataset-lung-ct.yaml").read_text())
+    dataset["metadata"]["name"] = f"ds-{suffix}"
+    tool = yaml.safe_load((ROOT / "examples" / "tool-jupyterlab.yaml").read_text())
+    tool["metadata"]["name"] = f"tool-{suffix}"
+    kube.create(f"{API}/datasets", dataset)
+    kube.create(f"{API}/tools", tool)
+    try:
+        yield {"suffix": suffix, "dataset": dataset["metadata"]["name"], "tool": tool["metadata"]["name"]}
+    finally:
+        kube.delete(f"{API}/datasets/{dataset['metadata']['name']}")
+        kube.delete(f"{API}/tools/{tool['metadata']['name']}")
+
+
+@pytest.fixture
+def permits(kube, world, request) -> Iterator[Callable[..., dict]]:
+    """Create DataPermits for one test (unique names); deleted afterwards."""
+    from .factories import permit_manifest  # noqa: PLC0415
+
+    made: list[str] = []
+
+    def make(tag: str = "p", **kwargs: Any) -> dict:
+        name = f"{tag}-{world['suffix']}-{secrets.token_hex(2)}"
+        body = permit_manifest(name, **kwargs)
+        body["spec"]["datasets"] = [world["dataset"]]
+        body["spec"]["permitId"] = f"HDAB-TEST-{name}"
+        made.append(name)
+        return kube.create(f"{API}/datapermits", body)
+
+    yield make
+    for name in made:
+        kube.delete(f"{API}/datapermits/{name}")
+
+
+def make_workspace(kube: Kube, world: dict, permit_name: str, name: str, *, running: bool) -> dict:
+    from .factories import workspace_manifest  # noqa: PLC0415
+
+    body = workspace_manifest(name, permit_name, running=running, cpu="1", memory="1Gi")
+    body["spec"]["tool"] = world["tool"]
+    body["spec"]["storage"]["size"] = "1Gi"
+    ns = body["metadata"]["namespace"]
+    return kube.create(f"{API}/namespaces/{ns}/workspaces", body)

@@ -1,0 +1,213 @@
+"""The DataPermit reconciler on the real control plane: children, phases to the second,
+suspension and revocation, drift repair, deletion. Waits poll with deadlines, never sleep."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+import pytest
+
+from spe_operator.permits.network import policy_table
+
+from .conftest import API, make_workspace, wait_for
+from .factories import rfc3339
+from .test_builders import GOLDEN_POLICIES
+
+pytestmark = pytest.mark.permits
+
+RECONCILED = 20.0  # generous deadline for a first reconcile on a busy 2-core machine
+DRIFT_REPAIR = 5.0  # "restored within a few seconds"
+
+
+def _cond(obj: dict, type_: str) -> dict | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), None)
+
+
+def _phase(kube, name: str) -> str | None:
+    return ((kube.permit(name) or {}).get("status") or {}).get("phase")
+
+
+def _ready_permit(kube, permits, **kwargs) -> tuple[str, str]:
+    body = permits(**kwargs)
+    name = body["metadata"]["name"]
+    wait_for(lambda: (p := kube.permit(name)) and (_cond(p, "Ready") or {}).get("status") == "True",
+             RECONCILED, what=f"permit {name} Ready")
+    return name, f"spe-{name}"
+
+
+def _events(kube, namespace: str, name: str) -> list[dict]:
+    selector = quote(f"involvedObject.name={name}")
+    return kube.items(f"/api/v1/namespaces/{namespace}/events?fieldSelector={selector}")
+
+
+# --- children ---------------------------------------------------------------------------------
+
+def test_children_have_the_right_content(kube, permits):
+    name, ns = _ready_permit(kube, permits)
+    permit = kube.permit(name)
+    uid = permit["metadata"]["uid"]
+    status = permit["status"]
+    assert status["phase"] == "Active" and status["namespace"] == ns and status["members"] == 2
+    assert status["observedGeneration"] == permit["metadata"]["generation"]
+    assert not permit["metadata"].get("finalizers"), "no finalizer: nothing outside Kubernetes to clean"
+    for type_ in ("Ready", "Active", "WithinValidity", "NamespaceReady"):
+        cond = _cond(permit, type_)
+        assert cond["status"] == "True" and cond["observedGeneration"] == permit["metadata"]["generation"], cond
+
+    namespace = kube.get(f"/api/v1/namespaces/{ns}")
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["spe.ehds.io/permit"] == name
+    assert [o["uid"] for o in namespace["metadata"]["ownerReferences"]] == [uid]
+
+    (quota,) = kube.items(f"/api/v1/namespaces/{ns}/resourcequotas")
+    assert quota["spec"]["hard"] == {
+        "requests.cpu": "8", "limits.cpu": "8", "requests.memory": "32Gi", "limits.memory": "32Gi",
+        "requests.nvidia.com/gpu": "3", "requests.storage": "100Gi", "pods": "5"}
+    (limits,) = kube.items(f"/api/v1/namespaces/{ns}/limitranges")
+    container = next(x for x in limits["spec"]["limits"] if x["type"] == "Container")
+    assert container["default"] == {"cpu": "1", "memory": "2Gi"}
+
+    policies = kube.items(f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies")
+    expected = {(r[0],) + r[1:] for r in GOLDEN_POLICIES}
+    assert policy_table(policies) == expected, "the API server holds exactly the golden table"
+
+    bindings = kube.items(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings")
+    assert {(b["metadata"]["name"], b["roleRef"]["name"], b["subjects"][0]["name"]) for b in bindings} == {
+        ("spe-permit-hub", "spe-permit-hub", "spe-hub"), ("spe-permit-egress", "spe-permit-egress", "spe-egress")}
+    for child in [quota, limits, *policies, *bindings]:
+        assert [o["uid"] for o in child["metadata"]["ownerReferences"]] == [uid]
+    issued = [e for e in _events(kube, "default", name) if e["reason"] == "Issued"]
+    assert issued, "an Issued event on the permit"
+
+
+def test_a_workspace_pod_without_limits_gets_the_defaults_and_a_root_pod_is_refused(kube, permits):
+    _name, ns = _ready_permit(kube, permits)
+    base = {"apiVersion": "v1", "kind": "Pod", "spec": {"automountServiceAccountToken": False, "containers": [{
+        "name": "c", "image": "example.invalid/x@sha256:" + "0" * 64,
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": 1000,
+                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}]}}
+    # The ServiceAccount controller makes `default` a moment after the namespace.
+    wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), RECONCILED, what="default SA")
+    ok = kube.api.call("POST", f"/api/v1/namespaces/{ns}/pods?dryRun=All", {**base, "metadata": {"name": "ok"}})
+    assert ok["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}
+    root = {**base, "metadata": {"name": "root"}}
+    root["spec"] = {**base["spec"], "containers": [{**base["spec"]["containers"][0], "securityContext": {}}]}
+    status, text = kube.api.raw("POST", f"/api/v1/namespaces/{ns}/pods?dryRun=All", root)
+    assert status == 403 and "restricted" in text, text
+
+
+# --- time -------------------------------------------------------------------------------------
+
+def test_phases_follow_the_validity_window_to_the_second(kube, permits, world):
+    start = datetime.now(timezone.utc)
+    not_before, not_after = start + timedelta(seconds=3), start + timedelta(seconds=6)
+    body = permits("timed", not_before=not_before, not_after=not_after)
+    name, ns = body["metadata"]["name"], f"spe-{body['metadata']['name']}"
+    wait_for(lambda: _phase(kube, name) == "Pending", 3, what="Pending")
+
+    wait_for(lambda: _phase(kube, name) == "Active", 6, interval=0.02, what="Active")
+    became_active = datetime.now(timezone.utc)
+    make_workspace(kube, world, name, "ws-run", running=True)
+    make_workspace(kube, world, name, "ws-idle", running=False)
+
+    wait_for(lambda: _phase(kube, name) == "Expired", 6, interval=0.02, what="Expired")
+    became_expired = datetime.now(timezone.utc)
+    # Observed (through polling) within a second of each boundary, never before it.
+    assert not_before <= became_active <= not_before + timedelta(seconds=1), became_active - not_before
+    assert not_after <= became_expired <= not_after + timedelta(seconds=1), became_expired - not_after
+
+    ws = kube.workspace(ns, "ws-run")
+    assert ws["spec"]["running"] is False, "stopped in the same reconcile that expired the permit"
+    for wsname in ("ws-run", "ws-idle"):
+        cond = _cond(kube.workspace(ns, wsname), "PermitActive")
+        assert cond and cond["status"] == "False" and cond["reason"] == "PermitExpired", cond
+    wait_for(lambda: [e for e in _events(kube, ns, "ws-run") if e["reason"] == "PermitExpired"], 5,
+             what="PermitExpired event on the workspace")
+    wait_for(lambda: [e for e in _events(kube, "default", name) if e["reason"] == "Expired"], 5,
+             what="Expired event on the permit")
+    permit = kube.permit(name)
+    assert _cond(permit, "Ready")["reason"] == "Expired"
+    assert _cond(permit, "WithinValidity")["status"] == "False"
+    assert permit["status"]["workspaces"] == ["ws-idle", "ws-run"]
+    # the hub loses its binding in an expired permit's namespace; the gateway keeps its own
+    wait_for(lambda: {b["metadata"]["name"] for b in kube.items(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings")} == {"spe-permit-egress"}, 5,
+        what="hub binding pruned")
+
+
+def test_suspension_stops_workspaces_and_is_reversible_revocation_is_final(kube, permits, world):
+    name, ns = _ready_permit(kube, permits)
+    make_workspace(kube, world, name, "ws", running=True)
+    path = f"{API}/datapermits/{name}"
+
+    kube.merge(path, {"spec": {"suspended": True, "suspensionReason": "security audit of site B"}})
+    wait_for(lambda: _phase(kube, name) == "Suspended", 5, what="Suspended")
+    ws = wait_for(lambda: (w := kube.workspace(ns, "ws")) and not w["spec"]["running"] and w, 5, what="ws stopped")
+    cond = _cond(ws, "PermitActive")
+    assert cond["reason"] == "PermitSuspended" and "security audit of site B" in cond["message"]
+    assert "security audit of site B" in kube.permit(name)["status"]["message"]
+
+    kube.merge(path, {"spec": {"suspended": False}})
+    wait_for(lambda: _phase(kube, name) == "Active", 5, what="Active again")
+
+    kube.merge(f"{API}/namespaces/{ns}/workspaces/ws", {"spec": {"running": True}})
+    kube.merge(path, {"spec": {"revoked": True, "revocationReason": "data breach"}})
+    wait_for(lambda: _phase(kube, name) == "Revoked", 5, what="Revoked")
+    wait_for(lambda: kube.workspace(ns, "ws")["spec"]["running"] is False, 5, what="ws stopped on revocation")
+    assert _cond(kube.workspace(ns, "ws"), "PermitActive")["reason"] == "PermitRevoked"
+    status, text = kube.api.raw("PATCH", path, {"spec": {"revoked": False}}, "application/merge-patch+json")
+    assert status == 422 and "revocation is final" in text
+    # someone starts the workspace again behind admission's back: stopped again promptly
+    kube.merge(f"{API}/namespaces/{ns}/workspaces/ws", {"spec": {"running": True}})
+    wait_for(lambda: kube.workspace(ns, "ws")["spec"]["running"] is False, 5, what="ws stopped again")
+
+
+# --- drift ------------------------------------------------------------------------------------
+
+def test_deleted_and_edited_children_are_restored(kube, permits):
+    name, ns = _ready_permit(kube, permits)
+    np_path = f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/spe-default-deny"
+    old_uid = kube.get(np_path)["metadata"]["uid"]
+    t0 = time.monotonic()
+    kube.delete(np_path)
+    wait_for(lambda: (p := kube.get(np_path)) and p["metadata"]["uid"] != old_uid, DRIFT_REPAIR,
+             what="default-deny policy re-created")
+    repaired_np = time.monotonic() - t0
+
+    quota_path = f"/api/v1/namespaces/{ns}/resourcequotas/spe-permit-ceilings"
+    kube.merge(quota_path, {"spec": {"hard": {"requests.cpu": "1000", "pods": "1000"}}})
+    wait_for(lambda: kube.get(quota_path)["spec"]["hard"]["requests.cpu"] == "8"
+             and kube.get(quota_path)["spec"]["hard"]["pods"] == "5", DRIFT_REPAIR, what="quota restored")
+
+    allow = f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/spe-allow-dns"
+    kube.merge(allow, {"spec": {"egress": [{}]}})  # "allow all egress"
+    wait_for(lambda: policy_table([kube.get(allow)]) == {r for r in GOLDEN_POLICIES if r[0] == "spe-allow-dns"},
+             DRIFT_REPAIR, what="dns policy restored")
+
+    kube.merge(f"/api/v1/namespaces/{ns}", {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}})
+    wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+             == "restricted", DRIFT_REPAIR, what="pod security restored")
+
+    rb = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/spe-permit-hub"
+    kube.delete(rb)
+    wait_for(lambda: kube.get(rb), DRIFT_REPAIR, what="hub binding re-created")
+
+    # an extra policy a person adds is theirs, not the permit's: left alone (no owner label)
+    extra = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+             "metadata": {"name": "extra", "namespace": ns}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    kube.create(f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", extra)
+    print(f"\nnetwork policy re-created {repaired_np:.2f}s after deletion")
+
+
+def test_deleting_the_permit_removes_its_namespace_and_everything_in_it(kube, permits, world):
+    name, ns = _ready_permit(kube, permits)
+    make_workspace(kube, world, name, "ws", running=False)
+    kube.delete(f"{API}/datapermits/{name}")
+    wait_for(lambda: (n := kube.get(f"/api/v1/namespaces/{ns}")) is None or n["metadata"].get("deletionTimestamp"),
+             RECONCILED, what="namespace deletion started by the garbage collector")
+    wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}") is None, 90, interval=0.5, what="namespace gone")
+    assert kube.permit(name) is None
+    assert "finalizers" not in (kube.get(f"/api/v1/namespaces/{ns}") or {}).get("metadata", {})

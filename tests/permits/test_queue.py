@@ -1,0 +1,97 @@
+"""The keyed reconcile queue: serial per key, coalesced kicks, requeue-after, retries."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from spe_operator.permits.queue import ReconcileQueue
+
+pytestmark = pytest.mark.permits
+
+
+async def _until(predicate, timeout=5.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_kicks_during_a_run_coalesce_into_one_more_run_and_never_overlap():
+    running, calls, overlap = 0, [], []
+    gate = asyncio.Event()
+
+    async def reconcile(key):
+        nonlocal running
+        running += 1
+        overlap.append(running)
+        calls.append(key)
+        if len(calls) == 1:
+            await gate.wait()
+        running -= 1
+        return None
+
+    q = ReconcileQueue(reconcile, interval=60)
+    q.kick("a")
+    await _until(lambda: len(calls) == 1)
+    for _ in range(5):
+        q.kick("a")
+    gate.set()
+    await _until(lambda: len(calls) == 2)
+    await asyncio.sleep(0.05)
+    assert calls == ["a", "a"] and max(overlap) == 1
+    await q.close()
+
+
+async def test_requeue_after_is_honoured_and_capped_by_the_interval():
+    loop = asyncio.get_running_loop()
+    times = []
+
+    async def reconcile(key):
+        times.append(loop.time())
+        return 0.1 if len(times) == 1 else 999
+
+    q = ReconcileQueue(reconcile, interval=0.3)
+    q.kick("a")
+    await _until(lambda: len(times) == 3)
+    assert 0.08 <= times[1] - times[0] <= 0.2
+    assert 0.25 <= times[2] - times[1] <= 0.45
+    await q.close()
+
+
+async def test_failures_are_retried_with_backoff():
+    calls = []
+
+    async def reconcile(key):
+        calls.append(key)
+        if len(calls) < 3:
+            raise RuntimeError("transient")
+        return None
+
+    q = ReconcileQueue(reconcile, interval=60)
+    q.kick("a")
+    await _until(lambda: len(calls) == 3)
+    await q.close()
+
+
+async def test_kick_if_changed_skips_the_generation_already_reconciled():
+    calls = []
+
+    async def reconcile(key):
+        calls.append(key)
+        q.observed(key, 7)
+        return None
+
+    q = ReconcileQueue(reconcile, interval=60)
+    q.kick_if_changed("a", 7)
+    await _until(lambda: len(calls) == 1)
+    q.kick_if_changed("a", 7)
+    await asyncio.sleep(0.05)
+    assert len(calls) == 1
+    q.kick_if_changed("a", 8)
+    await _until(lambda: len(calls) == 2)
+    q.forget("a")
+    assert "a" not in q
+    await q.close()

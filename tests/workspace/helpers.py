@@ -1,0 +1,83 @@
+"""A small synchronous view of the API server for the workspace tests: paths, waits, conditions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from spe_dev.api import Api, HttpError
+
+PLURALS = {"Tool": "tools", "Dataset": "datasets", "DataPermit": "datapermits", "Workspace": "workspaces",
+           "PersistentVolume": "persistentvolumes", "PersistentVolumeClaim": "persistentvolumeclaims",
+           "StatefulSet": "statefulsets", "Service": "services", "Pod": "pods", "Namespace": "namespaces"}
+
+
+def path_of(obj: dict[str, Any], name: bool = True) -> str:
+    api_version, kind = obj["apiVersion"], obj["kind"]
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    ns = obj["metadata"].get("namespace")
+    out = f"{prefix}/namespaces/{ns}/{PLURALS[kind]}" if ns else f"{prefix}/{PLURALS[kind]}"
+    return f"{out}/{obj['metadata']['name']}" if name else out
+
+
+def ws_path(namespace: str, name: str = "") -> str:
+    base = f"/apis/spe.ehds.io/v1alpha1/namespaces/{namespace}/workspaces"
+    return f"{base}/{name}" if name else base
+
+
+def condition(obj: dict | None, ctype: str) -> dict | None:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == ctype:
+            return cond
+    return None
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60, interval: float = 0.2) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
+
+
+class Kube:
+    def __init__(self, api: Api):
+        self.api = api
+
+    def create(self, obj: dict) -> dict:
+        return self.api.create(path_of(obj, name=False), obj)
+
+    def get_or_none(self, path: str) -> dict | None:
+        try:
+            return self.api.get(path)
+        except HttpError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def get(self, obj: dict) -> dict | None:
+        return self.get_or_none(path_of(obj))
+
+    def patch(self, path: str, body: dict) -> dict:
+        return self.api.call("PATCH", path, body, content_type="application/merge-patch+json")
+
+    def patch_status(self, obj: dict, body: dict) -> dict:
+        return self.patch(path_of(obj) + "/status", body)
+
+    def delete_quietly(self, obj: dict) -> None:
+        try:
+            self.api.delete(path_of(obj))
+        except HttpError as err:
+            if err.status != 404:
+                raise
+
+    def items(self, path: str, selector: str | None = None) -> list[dict]:
+        query = f"?labelSelector={selector}" if selector else ""
+        return self.api.get(path + query).get("items", [])
