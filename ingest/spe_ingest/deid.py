@@ -17,7 +17,8 @@ from pydicom.datadict import tag_for_keyword as _t
 from pydicom.uid import UID_dictionary
 
 from . import __version__
-from .dicomio import PIXEL_DATA, DicomError, Encoder, Elem, file_bytes, parse, text
+from .dicomio import (PIXEL_DATA, DicomError, Elem, Encoder, file_bytes, implicit_vr, parse,
+                      text)
 from .keep import KEEP_TAGS, SAFE_PRIVATE
 from .keys import Keys, shift_da
 from .profile import (CLEAN, CWALK, DUMMY, KEEP, PSEUDO, REMOVE, SHIFT, SITE, UID,
@@ -214,6 +215,10 @@ class Deidentifier:
                 continue
             if tag & 0xFFFF == 0 or group == 0x0002:
                 continue  # group lengths are stale after editing; meta is rebuilt
+            if el.vr == b"UN" and (el.items is not None or implicit_vr(tag) == b"SQ"):
+                # a sequence hidden in a UN element is encoded differently from
+                # its data set; it cannot be walked safely, so it goes
+                continue
             act = actions.get(tag)
             if act is None:
                 if 0x5000 <= group <= 0x60FF and (group & 0xFF00) in (0x5000, 0x6000):

@@ -217,3 +217,16 @@ def test_reformatted_line_is_accepted_unless_strict(signed_log):
     assert verify(path).ok
     res = verify(path, strict=True)
     assert (res.problem.kind, res.problem.seq) == (Tamper.EDITED, 5)
+
+
+def test_strict_refuses_a_non_canonical_body_even_with_a_matching_hash(signed_log):
+    import hashlib
+    path, lines = signed_log
+    rec = json.loads(lines[-1])
+    rec.pop("hash")
+    body = json.dumps(dict(reversed(list(rec.items()))), separators=(",", ":")).encode()  # unsorted keys
+    lines[-1] = body[:-1] + b',"hash":"' + hashlib.sha256(body).hexdigest().encode() + b'"}'
+    write_lines(path, lines)
+    assert verify(path).ok  # consistent bytes: the chain holds
+    res = verify(path, strict=True)
+    assert (res.problem.kind, res.problem.seq) == (Tamper.EDITED, N_LINES)

@@ -67,14 +67,14 @@ def write_tree(root: Path, items: list[tuple[str, Dataset]]) -> None:
 
 
 def simple_tree(root: Path, raw: bytes, patients: int = 2, per_patient: int = 3,
-                **extra) -> list[Dataset]:
+                uid_root: int = 0, **extra) -> list[Dataset]:
     out = []
     for p in range(patients):
-        study = f"1.2.826.0.1.3680043.8.498.{p}.1"
+        study = f"1.2.826.0.1.3680043.8.498.{(uid_root + 1) * 100 + p}.1"
         series = f"1.2.826.0.1.3680043.8.498.{p}.1.1"
         for i in range(per_patient):
             ds = make_image(raw, patient=f"Doe{p}^Jane", pid=f"ID{p:04d}", study=study,
-                            series=series, sop=f"{series}.{i}", pixel_seed=p * 1000 + i,
+                            series=series, sop=f"{series}.{i}", pixel_seed=uid_root * 100000 + p * 1000 + i,
                             **extra)
             out.append(ds)
             write_tree(root, [(f"Doe{p}/ID{p:04d}/img{i}.dcm", ds)])

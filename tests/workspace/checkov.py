@@ -34,7 +34,7 @@ def run_checkov(manifests: list[dict[str, Any]], tmp_path: Path, skips: dict[str
     path = tmp_path / "rendered.yaml"
     path.write_text(yaml.safe_dump_all(manifests, sort_keys=False))
     proc = subprocess.run(
-        [str(CHECKOV), "-f", str(path), "--framework", "kubernetes", "-o", "json", "--quiet", "--compact",
+        [str(CHECKOV), "-f", str(path), "--framework", "kubernetes", "-o", "json", "--compact",
          "--skip-check", ",".join(skips)],
         capture_output=True, text=True, timeout=300)
     if proc.returncode not in (0, 1):
@@ -42,7 +42,7 @@ def run_checkov(manifests: list[dict[str, Any]], tmp_path: Path, skips: dict[str
     report = json.loads(proc.stdout)
     reports = report if isinstance(report, list) else [report]
     failed = [c for r in reports for c in r.get("results", {}).get("failed_checks", [])]
-    passed = [c for r in reports for c in r.get("results", {}).get("passed_checks", [])]
+    passed = sum((r.get("summary") or {}).get("passed", 0) for r in reports)
     return {"failed": failed, "passed": passed, "summary": [r.get("summary") for r in reports]}
 
 
