@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -110,15 +111,25 @@ def planted(root: Path) -> list[str]:
     return json.loads((root.parent / (root.name + ".planted.json")).read_text())["planted"]
 
 
+# Every planted value matches one of these patterns, so a leak check is one
+# regex scan per file followed by an exact lookup (not 2,000 x 3,000 searches).
+_FAMILIES = re.compile(
+    rb"ZZQUIXOTE\d{4}|MARGARETHA\d{4}|PIDQX\d{5}X?|ACCQX\d{5}|SANKTA QXHOSPITAL \d{3}"
+    rb"|DRQXWHO\d{4}|\+4930\d{7}|1\.2\.826\.0\.1\.3680043\.8\.498\.[\d.]+|19\d{6}")
+
+
 def leaks(out_root: Path, values: list[str]) -> dict:
     """Planted values found in any file's bytes or any path under out_root."""
-    needles = [v.encode() for v in values if len(v) >= 6]
-    upper = [n.upper() for n in needles]
+    wanted = {v.upper().encode() for v in values}
+    wanted |= {w.split(b"^")[0] for w in wanted}
     found: dict[str, int] = {}
     for path in out_root.rglob("*"):
-        rel = str(path.relative_to(out_root)).encode().upper()
-        blob = path.read_bytes().upper() if path.is_file() else b""
-        for n, u in zip(needles, upper):
-            if u in rel or u in blob:
-                found[n.decode()] = found.get(n.decode(), 0) + 1
+        blobs = [str(path.relative_to(out_root)).upper().encode()]
+        if path.is_file():
+            blobs.append(path.read_bytes().upper())
+        for blob in blobs:
+            for match in set(_FAMILIES.findall(blob)):
+                if match in wanted or match.rstrip(b".") in wanted:
+                    key = match.decode()
+                    found[key] = found.get(key, 0) + 1
     return found

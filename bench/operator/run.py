@@ -338,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for all Ready, per size")
     parser.add_argument("--no-webhook", action="store_true", help="run the operator without its admission webhook")
     parser.add_argument("--keep", action="store_true", help="leave the bench control plane running")
+    parser.add_argument("--crds", default=str(REPO / "crds"), help="CRD directory to install (default: crds/)")
     args = parser.parse_args(argv)
 
     print(f"starting the bench control plane in {BENCH_HOME} ...", flush=True)
@@ -345,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     kubeconfig = next(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("export KUBECONFIG="))
     kubectl = [str(VENV_BIN / "spe-dev"), "kubectl"]
     env = dict(os.environ, SPE_DEV_HOME=str(BENCH_HOME), SPE_DEV_PORT_OFFSET=str(PORT_OFFSET))
-    subprocess.run([*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds")], env=env,
+    subprocess.run([*kubectl, "apply", "--server-side", "--force-conflicts", "-f", args.crds], env=env,
                    check=True, capture_output=True)
     subprocess.run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"], env=env,
                    check=True, capture_output=True)

@@ -42,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        settings = Settings.from_env()
-        cp = ControlPlane(settings, say=_say)
+        cp = ControlPlane(Settings.from_env(), say=_say)
+    except RuntimeError as err:
+        print(f"spe-dev: error: {err}", file=sys.stderr)
+        return 1
+    try:
         if args.command == "up":
             cp.up(fresh=args.fresh)
             return 0
@@ -59,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     except SpeDevError as err:
         print(f"spe-dev: error: {err}", file=sys.stderr)
+        if args.command == "up" and cp.running():
+            print("spe-dev: what did start is still running; `spe-dev down` stops it", file=sys.stderr)
         return 1
     parser.error(f"unknown command {args.command}")
     return 2

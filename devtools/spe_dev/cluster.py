@@ -9,6 +9,7 @@ import shutil
 import socket
 import ssl
 import time
+import urllib.error
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -165,6 +166,13 @@ class ControlPlane:
                 "kube-scheduler": components.scheduler_argv(self.s),
                 "kwok": components.kwok_argv(self.s),
             }
+            busy = [f"{LOOPBACK}:{port} ({name})" for name in components.ORDER if name not in running
+                    for port in self._ports_of(name) if _port_in_use(port)]
+            if busy:
+                raise SpeDevError(
+                    f"ports already in use by other programs: {', '.join(busy)}; stop them or "
+                    "choose other ports (SPE_DEV_PORT_OFFSET or SPE_DEV_<COMPONENT>_PORT)"
+                )
             for name in components.ORDER:
                 if name in running:
                     continue
@@ -187,18 +195,19 @@ class ControlPlane:
                                               "bin_dir": str(s.bin_dir)}, indent=2))
         return pki
 
-    def _port_of(self, name: str) -> int:
-        key = {"etcd": "etcd", "kube-apiserver": "apiserver", "kube-controller-manager": "controller_manager",
-               "kube-scheduler": "scheduler", "kwok": "kwok"}[name]
-        return self.s.ports[key]
+    def _ports_of(self, name: str) -> list[int]:
+        keys = {"etcd": ["etcd", "etcd_peer"], "kube-apiserver": ["apiserver"],
+                "kube-controller-manager": ["controller_manager"], "kube-scheduler": ["scheduler"],
+                "kwok": ["kwok"]}[name]
+        return [self.s.ports[k] for k in keys]
 
     def _start(self, name: str, argv: list[str], deadline: float) -> None:
-        port = self._port_of(name)
-        if _port_in_use(port):
-            raise SpeDevError(
-                f"{name}: port {LOOPBACK}:{port} is already in use by another program; "
-                f"stop it or choose other ports (SPE_DEV_PORT_OFFSET or SPE_DEV_*_PORT)"
-            )
+        for port in self._ports_of(name):
+            if _port_in_use(port):
+                raise SpeDevError(
+                    f"{name}: port {LOOPBACK}:{port} is already in use by another program; "
+                    "stop it or choose other ports (SPE_DEV_PORT_OFFSET or SPE_DEV_<COMPONENT>_PORT)"
+                )
         env = None
         if name == "kwok":
             # kwok also reads ~/.kwok/kwok.yaml when present; give it a home of its own.

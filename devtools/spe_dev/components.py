@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .nodes import KWOK_SELECTOR
-from .pki import Pki
+from .pki import FRONT_PROXY_CLIENT, Pki
 from .settings import KWOK_FALLBACK_POD_CIDR, LOOPBACK, SERVICE_CIDR, Settings
 
 STAGES_DIR = Path(__file__).resolve().parent / "stages"
@@ -55,6 +55,15 @@ def apiserver_argv(s: Settings, pki: Pki) -> list[str]:
         f"--kubelet-client-certificate={pki.cert('apiserver-kubelet-client')}",
         f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
         "--kubelet-preferred-address-types=InternalIP",
+        # Request-header authentication (front proxy), as kubeadm sets it up: aggregated API
+        # servers, the controller manager and the scheduler trust the API server's proxy.
+        f"--requestheader-client-ca-file={pki.cert('front-proxy-ca')}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={pki.cert(FRONT_PROXY_CLIENT)}",
+        f"--proxy-client-key-file={pki.key(FRONT_PROXY_CLIENT)}",
         "--authorization-mode=Node,RBAC",
         "--anonymous-auth=false",
         f"--enable-admission-plugins={','.join(ADMISSION_PLUGINS)}",
@@ -94,8 +103,11 @@ def controller_manager_argv(s: Settings, pki: Pki) -> list[str]:
         str(s.binary("kube-controller-manager")),
         *_component_common(s, "controller-manager", "controller_manager"),
         # Every default controller (garbage collector, namespace, job, statefulset, replicaset,
-        # resourcequota, serviceaccount, serviceaccount-token, node lifecycle, ...).
-        "--controllers=*",
+        # resourcequota, serviceaccount, serviceaccount-token, node lifecycle, ...) except the
+        # endpoint controllers: pod IPs here are loopback, which Endpoints and EndpointSlice
+        # validation refuse, so they could only fail and retry. Nothing routes to Services in
+        # this cluster (no kube-proxy), so Services simply have no EndpointSlices.
+        "--controllers=*,-endpoints-controller,-endpointslice-controller,-endpointslice-mirroring-controller",
         "--use-service-account-credentials=true",
         f"--service-account-private-key-file={pki.sa_key}",
         f"--root-ca-file={pki.ca_cert}",

@@ -32,6 +32,8 @@ CLIENTS = {
     "apiserver-kubelet-client": ("spe-dev:apiserver-kubelet-client", "system:masters"),
 }
 
+FRONT_PROXY_CLIENT = "front-proxy-client"
+
 SERVING_DNS = (
     "localhost",
     "kubernetes",
@@ -111,9 +113,10 @@ def _name(cn: str, org: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def _leaf(pki: Pki, stem: str, subject: x509.Name, *, server: bool, sans: list | None = None) -> None:
-    ca_key = _load_key(pki.ca_key)
-    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+def _leaf(pki: Pki, stem: str, subject: x509.Name, *, server: bool, sans: list | None = None,
+          ca: str = "ca") -> None:
+    ca_key = _load_key(pki.key(ca))
+    ca_cert = x509.load_pem_x509_certificate(pki.cert(ca).read_bytes())
     key = _new_key()
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
     builder = (
@@ -137,34 +140,40 @@ def _leaf(pki: Pki, stem: str, subject: x509.Name, *, server: bool, sans: list |
     _write_cert(pki.cert(stem), cert)
 
 
+def _new_ca(pki: Pki, stem: str, cn: str) -> None:
+    key = _new_key()
+    name = _name(cn)
+    cert = (
+        _builder(name, name, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_encipherment=False, content_commitment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_key(pki.key(stem), key)
+    _write_cert(pki.cert(stem), cert)
+    # A new CA invalidates the leaves an old one issued: drop them, ensure_pki re-issues them.
+    for leaf in pki.dir.glob("*.crt"):
+        issued_here = (leaf.stem == FRONT_PROXY_CLIENT) == (stem == "front-proxy-ca")
+        if leaf.stem not in ("ca", "front-proxy-ca") and issued_here:
+            leaf.unlink()
+
+
 def ensure_pki(directory: Path, service_ip: str) -> Pki:
     """Create whatever of the PKI is missing under ``directory``; return its paths."""
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     pki = Pki(directory)
-    if not (pki.ca_cert.exists() and pki.ca_key.exists()):
-        key = _new_key()
-        name = _name("spe-dev-ca")
-        cert = (
-            _builder(name, name, key.public_key())
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, key_encipherment=False, content_commitment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        _write_key(pki.ca_key, key)
-        _write_cert(pki.ca_cert, cert)
-        # A new CA invalidates every leaf issued by an old one.
-        for stale in directory.glob("*.crt"):
-            if stale != pki.ca_cert:
-                stale.unlink()
+    for ca, cn in (("ca", "spe-dev-ca"), ("front-proxy-ca", "spe-dev-front-proxy-ca")):
+        if not (pki.cert(ca).exists() and pki.key(ca).exists()):
+            _new_ca(pki, ca, cn)
 
     if not pki.cert("apiserver").exists():
         sans = [x509.DNSName(d) for d in SERVING_DNS]
@@ -174,6 +183,10 @@ def ensure_pki(directory: Path, service_ip: str) -> Pki:
     for stem, (cn, org) in CLIENTS.items():
         if not pki.cert(stem).exists():
             _leaf(pki, stem, _name(cn, org), server=False)
+    # The API server's identity towards aggregated API servers (request-header authentication);
+    # the controller manager and scheduler read this CA to trust such proxied requests.
+    if not pki.cert(FRONT_PROXY_CLIENT).exists():
+        _leaf(pki, FRONT_PROXY_CLIENT, _name(FRONT_PROXY_CLIENT), server=False, ca="front-proxy-ca")
 
     if not (pki.sa_key.exists() and pki.sa_pub.exists()):
         key = _new_key()

@@ -10,7 +10,7 @@ from . import audit as act
 from .hub_auth import HubAuthError, token_from_header
 from .lifecycle import Phase
 from .release import LinkError, verify_link
-from .service import Problem, Upload, current_files
+from .records import Problem, Upload, current_files
 
 MAX_FORM_FILES = 1000
 

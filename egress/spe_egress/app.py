@@ -23,7 +23,8 @@ from .hub_auth import HubAuthenticator
 from .keys import GatewayKeys, read_secret_file
 from .oidc import OIDCClient
 from .quarantine import Quarantine, QuarantineError
-from .service import EgressService, Problem
+from .records import Problem
+from .service import EgressService
 from .settings import Settings
 from .store import Store
 

@@ -14,7 +14,6 @@ import hmac
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 try:  # the real engine (another engineer's library)
     from spe_egress import checks as _engine  # type: ignore[attr-defined]

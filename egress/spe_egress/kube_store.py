@@ -62,7 +62,7 @@ def permit_from_manifest(body: dict, now: datetime | None = None) -> PermitInfo:
     return PermitInfo(
         name=dp.name, phase=phase,
         members=frozenset(m.subject for m in dp.spec.members if m.role == MemberRole.RESEARCHER),
-        datasets=tuple(dp.spec.datasets),
+        datasets=tuple(dp.spec.datasets), namespace=dp.target_namespace,
         policy=ExportPolicy(reviewers_required=pol.reviewers_required, retention_days=pol.retention_days,
                             thresholds=thresholds))
 
@@ -198,28 +198,45 @@ class KubeStore:
             return None
         return self._doc(review, await self._state(namespace, name))
 
+    async def _namespaces(self) -> list[str]:
+        """The permits' namespaces: the gateway's rights are granted there (a RoleBinding the
+        operator writes per permit), never cluster-wide."""
+        out = set()
+        for body in await self.kube.list(PERMIT_KIND):
+            ns = (body.get("status") or {}).get("namespace") or f"spe-{body['metadata']['name']}"
+            out.add(ns)
+        return sorted(out)
+
+    async def _list_in(self, namespace: str, label_selector: str, field_selector: str | None = None
+                       ) -> list[dict]:
+        try:
+            reviews = await self.kube.list(OR_KIND, namespace, label_selector=label_selector,
+                                           field_selector=field_selector)
+            if not reviews:
+                return []
+            secrets = {s["metadata"]["name"]: s
+                       for s in await self.kube.list(SECRET_KIND, namespace, label_selector=label_selector)}
+        except ApiError as e:
+            if e.status in (403, 404):  # a permit whose namespace is gone or not (yet) bound to us
+                return []
+            raise
+        return [self._doc(r, secrets.get(self._state_name(r["metadata"]["name"]))) for r in reviews]
+
     async def find_review(self, name: str) -> dict | None:
-        items = await self.kube.list(OR_KIND, field_selector=f"metadata.name={name}")
-        for review in items:
-            if review.get("metadata", {}).get("labels", {}).get(LABEL_MANAGED_BY) == MANAGED_BY:
-                return self._doc(review, await self._state(review["metadata"]["namespace"], name))
+        sel = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+        for ns in await self._namespaces():
+            found = await self._list_in(ns, sel, f"metadata.name={name}")
+            if found:
+                return found[0]
         return None
 
     async def list_reviews(self, *, requester: str | None = None) -> list[dict]:
         sel = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
-        reviews = await self.kube.list(OR_KIND, label_selector=sel)
-        secrets = {(s["metadata"]["namespace"], s["metadata"]["name"]): s
-                   for s in await self.kube.list(SECRET_KIND, label_selector=sel)}
         out = []
-        for r in reviews:
-            if requester is not None and r["spec"].get("requester") != requester:
-                continue
-            md = r["metadata"]
-            out.append(self._doc(r, secrets.get((md["namespace"], self._state_name(md["name"])))))
+        for ns in await self._namespaces():
+            out.extend(d for d in await self._list_in(ns, sel)
+                       if requester is None or d["spec"].get("requester") == requester)
         return out
-
-    async def replace_spec(self, obj: dict) -> dict:  # pragma: no cover - the spec is immutable
-        raise Conflict("an OutputReview's spec is immutable")
 
     async def replace_status(self, obj: dict) -> dict:
         md = obj["metadata"]

@@ -66,7 +66,8 @@ class OIDCClient:
 
     async def start(self, redirect_uri: str) -> AuthStart:
         meta = await self.metadata()
-        state, nonce, verifier = (secrets.token_urlsafe(24) for _ in range(3))
+        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)  # RFC 7636: 43-128 characters
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         url = meta["authorization_endpoint"] + "?" + urlencode({
             "response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri,

@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import secrets
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +20,7 @@ from . import checks_adapter, decisions, lifecycle
 from .audit import Auditor
 from .lifecycle import Phase
 from .quarantine import Quarantine
+from .records import Problem, Upload, event, label_value, move, parse_iso, status_checks, current_files
 from .release import DEFAULT_LINK_TTL_S, build_bundle, release_path
 from .store import (API_VERSION, LABEL_MANAGED_BY, LABEL_PERMIT, LABEL_REQUESTER, LABEL_WORKSPACE,
                     Conflict, PermitInfo, Store, WorkspaceInfo, now_iso)
@@ -31,21 +29,6 @@ log = logging.getLogger("spe_egress")
 
 MAX_FILE_NAME = 1024          # OutputReview's spec.files[].name limit
 MIN_JUSTIFICATION = 10        # OutputReview's spec.justification minimum
-STATUS_FINDINGS_PER_FILE = 200  # keeps the OutputReview well under etcd's object size limit
-
-
-class Problem(Exception):
-    """A refusal with an HTTP status, a stable code for clients, and a message for people."""
-
-    def __init__(self, status: int, code: str, message: str):
-        self.status, self.code, self.message = status, code, message
-        super().__init__(message)
-
-
-@dataclass
-class Upload:
-    name: str
-    data: bytes
 
 
 class EgressService:
@@ -78,6 +61,9 @@ class EgressService:
         permit = await self.store.get_permit(ws.permit)
         if permit is None:
             raise Problem(403, "permit_not_found", f"workspace {workspace} names permit {ws.permit}, which does not exist")
+        if ws.namespace != permit.workspace_namespace:
+            raise Problem(403, "wrong_namespace", f"workspace {namespace}/{workspace} is not in permit "
+                          f"{permit.name}'s namespace {permit.workspace_namespace}")
         if user not in permit.members or (ws.members and user not in ws.members):
             where = f"permit {permit.name}" if user not in permit.members else f"workspace {ws.name}"
             raise Problem(403, "not_member", f"{user} is not a member of {where}; "
@@ -128,7 +114,7 @@ class EgressService:
         obj = {"apiVersion": API_VERSION, "kind": "OutputReview",
                "metadata": {"name": name, "namespace": namespace,
                             "labels": {LABEL_PERMIT: permit.name, LABEL_WORKSPACE: ws.name,
-                                       LABEL_REQUESTER: _label_value(user), LABEL_MANAGED_BY: "spe-egress"}},
+                                       LABEL_REQUESTER: label_value(user), LABEL_MANAGED_BY: "spe-egress"}},
                "spec": {"requester": user, "workspace": ws.name, "files": spec_files,
                         "justification": justification.strip()}}
         try:
@@ -140,7 +126,7 @@ class EgressService:
         status = {"phase": Phase.SUBMITTED.value, "round": 1, "files": spec_files, "permit": permit.name,
                   "reviewersRequired": permit.policy.reviewers_required,
                   "submittedAt": now_iso(now),
-                  "history": [_event(now, Phase.SUBMITTED, user, "request submitted")], "decisions": []}
+                  "history": [event(now, Phase.SUBMITTED, user, "request submitted")], "decisions": []}
         created["status"] = status
         created = await self._write_status(created)
         self.audit.record(user, act.EXPORT_REQUEST, f"{namespace}/{name}", permit=permit.name,
@@ -153,7 +139,7 @@ class EgressService:
         ns = obj["metadata"]["namespace"]
 
         def mutate(o):
-            _move(o, Phase.WITHDRAWN, self.clock(), user, "withdrawn by the requester")
+            move(o, Phase.WITHDRAWN, self.clock(), user, "withdrawn by the requester")
         obj = await self._update(ns, name, mutate)
         self.quarantine.purge(ns, name)
         self.audit.record(user, act.EXPORT_WITHDRAW, f"{ns}/{name}", permit=obj["status"].get("permit"))
@@ -176,7 +162,7 @@ class EgressService:
         def mutate(o):
             if int(o["status"].get("round", 1)) != new_round - 1:
                 raise Problem(409, "conflict", f"{name} was resubmitted meanwhile")
-            _move(o, Phase.SUBMITTED, self.clock(), user, f"resubmitted (round {new_round})"
+            move(o, Phase.SUBMITTED, self.clock(), user, f"resubmitted (round {new_round})"
                   + (f": {note}" if note else ""))
             o["status"]["round"] = new_round
             o["status"]["files"] = spec_files
@@ -206,7 +192,7 @@ class EgressService:
     # --- automatic checks --------------------------------------------------------------------
 
     async def run_checks(self, namespace: str, name: str) -> dict:
-        obj = await self._update(namespace, name, lambda o: _move(o, Phase.CHECKING, self.clock(), act.SYSTEM_ACTOR,
+        obj = await self._update(namespace, name, lambda o: move(o, Phase.CHECKING, self.clock(), act.SYSTEM_ACTOR,
                                                                    "automatic checks running"))
         round_ = int(obj["status"]["round"])
         permit = await self.store.get_permit(obj["status"]["permit"])
@@ -230,8 +216,8 @@ class EgressService:
         (rec_dir / f"check-record-r{round_}.json").write_text(json.dumps(record, sort_keys=True))
 
         def mutate(o):
-            o["status"]["checks"] = _status_checks(report)
-            _move(o, Phase.AWAITING_REVIEW, self.clock(), act.SYSTEM_ACTOR,
+            o["status"]["checks"] = status_checks(report)
+            move(o, Phase.AWAITING_REVIEW, self.clock(), act.SYSTEM_ACTOR,
                   f"automatic checks: {report.get('verdict')}")
         obj = await self._update(namespace, name, mutate)
         self.audit.record(act.SYSTEM_ACTOR, act.EXPORT_CHECK, f"{namespace}/{name}", permit=obj["status"]["permit"],
@@ -295,7 +281,7 @@ class EgressService:
                                   int(st.get("reviewersRequired", 2)))
             outcome_box["outcome"] = out
             if out.phase:
-                _move(o, Phase(out.phase), now, reviewer, f"decided by {', '.join(out.voters)}")
+                move(o, Phase(out.phase), now, reviewer, f"decided by {', '.join(out.voters)}")
                 st["decidedRounds"] = sorted(set(st.get("decidedRounds", [])) | {round_})
                 if out.phase == Phase.APPROVED.value:
                     expires = int(now + self.link_ttl_s)
@@ -349,7 +335,7 @@ class EgressService:
 
         def mutate(o):
             if o["status"]["phase"] == Phase.APPROVED.value:
-                _move(o, Phase.RELEASED, self.clock(), requester, "bundle downloaded")
+                move(o, Phase.RELEASED, self.clock(), requester, "bundle downloaded")
             o["status"]["release"]["downloads"] = int(o["status"]["release"].get("downloads", 0)) + 1
         obj = await self._update(namespace, name, mutate)
         self.audit.record(requester, act.EXPORT_DOWNLOAD, f"{namespace}/{name}", permit=st.get("permit"),
@@ -396,7 +382,7 @@ class EgressService:
                 permits[pname] = await self.store.get_permit(pname)
             permit = permits[pname]
             retention_s = (permit.policy.retention_days if permit else 30) * 86400
-            started = _parse_iso(st.get("submittedAt")) or now
+            started = parse_iso(st.get("submittedAt")) or now
             target = None
             if lifecycle.is_open(phase) and (permit is None or permit.phase == "Revoked"):
                 target, why = Phase.CANCELLED, "the permit was revoked"
@@ -404,7 +390,7 @@ class EgressService:
                 target, why = Phase.EXPIRED, "the retention period ended"
             if target is not None:
                 try:
-                    await self._update(ns, name, lambda o: _move(o, target, now, act.SYSTEM_ACTOR, why))
+                    await self._update(ns, name, lambda o: move(o, target, now, act.SYSTEM_ACTOR, why))
                 except (Problem, lifecycle.IllegalTransition):
                     continue
                 self.audit.record(act.SYSTEM_ACTOR, act.EXPORT_EXPIRE if target is Phase.EXPIRED
@@ -454,45 +440,3 @@ class EgressService:
                 except Conflict:
                     await asyncio.sleep(0.05)
             raise Problem(503, "conflict", f"{name} is changing too often; try again")
-
-
-def current_files(obj: dict) -> list[dict]:
-    """The files of the current round (``spec.files`` is the first round's and immutable)."""
-    return obj.get("status", {}).get("files") or obj["spec"]["files"]
-
-
-def _label_value(user: str) -> str:
-    v = re.sub(r"[^A-Za-z0-9_.-]", "_", user)[:63].strip("_.-")
-    return v or "unknown"
-
-
-def _event(ts: float, phase: Phase, by: str, message: str) -> dict:
-    return {"at": now_iso(ts), "phase": phase.value, "by": by, "message": message}
-
-
-def _move(obj: dict, target: Phase, ts: float, by: str, message: str) -> None:
-    st = obj.setdefault("status", {})
-    try:
-        st["phase"] = lifecycle.transition(st.get("phase"), target).value
-    except lifecycle.IllegalTransition as e:
-        raise Problem(409, "illegal_transition", str(e)) from None
-    st.setdefault("history", []).append(_event(ts, target, by, message))
-
-
-def _status_checks(report: dict) -> dict:
-    files = []
-    for f in report.get("files", []):
-        findings = [{**x, "severity": str(x.get("severity", "")).upper()} for x in f.get("findings", [])]
-        files.append({"name": f.get("name"), "verdict": f.get("verdict"),
-                      "findings": findings[:STATUS_FINDINGS_PER_FILE],
-                      "truncated": max(0, len(findings) - STATUS_FINDINGS_PER_FILE)})
-    return {"verdict": report.get("verdict"), "engine": report.get("engine", ""), "files": files}
-
-
-def _parse_iso(s: str | None) -> float | None:
-    if not s:
-        return None
-    try:
-        return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
-    except ValueError:
-        return None

@@ -43,6 +43,11 @@ class PermitInfo:
     datasets: tuple[str, ...] = ()
     policy: ExportPolicy = field(default_factory=ExportPolicy)
     pseudonymous_ids: frozenset[str] = frozenset()
+    namespace: str = ""  # where the permit's workspaces live; "" = spe-<name>
+
+    @property
+    def workspace_namespace(self) -> str:
+        return self.namespace or f"spe-{self.name}"
 
     @property
     def active(self) -> bool:
@@ -64,7 +69,6 @@ class Store(Protocol):
     async def get_review(self, namespace: str, name: str) -> dict | None: ...
     async def find_review(self, name: str) -> dict | None: ...
     async def list_reviews(self, *, requester: str | None = None) -> list[dict]: ...
-    async def replace_spec(self, obj: dict) -> dict: ...
     async def replace_status(self, obj: dict) -> dict: ...
     async def close(self) -> None: ...
 
@@ -136,9 +140,6 @@ class MemoryStore:
             cur[part] = copy.deepcopy(obj.get(part, {}))
             cur["metadata"]["resourceVersion"] = str(next(self._rv))
             return copy.deepcopy(cur)
-
-    async def replace_spec(self, obj: dict) -> dict:
-        return await self._replace(obj, "spec")
 
     async def replace_status(self, obj: dict) -> dict:
         return await self._replace(obj, "status")

@@ -7,14 +7,14 @@ import time
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from . import audit as act
 from . import render
 from .oidc import OIDCError
-from .service import Problem, current_files
+from .records import Problem, current_files
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -98,6 +98,8 @@ async def callback(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    async with request.form(max_fields=5) as form:
+        await _check_csrf(request, form)
     request.session.clear()
     return RedirectResponse("/review/signed-out", status_code=303)
 

@@ -32,14 +32,14 @@ T = {k: _t(k) for k in (
     "PatientName", "StudyInstanceUID", "SeriesInstanceUID", "Rows", "Columns",
     "SamplesPerPixel", "BitsAllocated", "NumberOfFrames", "PatientAge", "PatientSex",
     "PatientSize", "PatientWeight", "InstitutionName", "EthnicGroup", "StudyDate",
-    "PatientIdentityRemoved", "DeidentificationMethod",
+    "PatientBirthDate", "PatientIdentityRemoved", "DeidentificationMethod",
     "DeidentificationMethodCodeSequence", "LongitudinalTemporalInformationModified",
     "CodeValue", "CodingSchemeDesignator", "CodeMeaning", "FloatPixelData",
     "DoubleFloatPixelData", "AccessionNumber", "StudyID")}
 PIXEL_TAGS = (PIXEL_DATA, T["FloatPixelData"], T["DoubleFloatPixelData"])
 QI_TAGS = frozenset(T[k] for k in ("PatientAge", "PatientSex", "PatientSize",
                                    "PatientWeight", "InstitutionName", "EthnicGroup",
-                                   "StudyDate"))
+                                   "StudyDate", "PatientBirthDate"))
 SCRUB_KEYWORDS = (
     "PatientName", "PatientID", "OtherPatientIDs", "OtherPatientNames",
     "PatientBirthName", "PatientMotherBirthName", "AccessionNumber", "StudyID",

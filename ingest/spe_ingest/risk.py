@@ -1,15 +1,17 @@
 """k-anonymity over the quasi-identifiers that survive de-identification.
 
 One record per patient.  Each surviving quasi-identifier is generalised to a
-band first (age by decade, size by 10 cm, weight by 10 kg, study date by
-year); an attribute that was removed or emptied is not a quasi-identifier.
+band first (age by decade, size by 10 cm, weight by 10 kg, study and birth
+dates by year); an attribute that was removed or emptied is not a
+quasi-identifier.
 The dataset's k is the size of its smallest equivalence class.
 """
 from __future__ import annotations
 
 from collections import Counter
 
-QI_NAMES = ("age", "sex", "size", "weight", "institution", "ethnic_group", "study_year")
+QI_NAMES = ("age", "sex", "size", "weight", "institution", "ethnic_group", "study_year",
+            "birth_year")
 
 
 def _band_age(value: str) -> str:
@@ -40,8 +42,13 @@ def qi_record(values: dict[str, str]) -> tuple[str, ...]:
         _band(values["weight"], 10, "kg") if values.get("weight") else "",
         values.get("institution", "").strip().upper(),
         values.get("ethnic_group", "").strip().upper(),
-        values.get("study_date", "")[:4] if values.get("study_date", "")[:4].isdigit() else "",
+        _year(values.get("study_date", "")),
+        _year(values.get("birth_date", "")),
     )
+
+
+def _year(value: str) -> str:
+    return value[:4] if value[:4].isdigit() else ""
 
 
 def k_anonymity(records: dict[str, tuple], threshold: int) -> dict:

@@ -41,8 +41,10 @@ Subject = Annotated[str, Field(pattern=SUBJECT_PATTERN, min_length=1, max_length
 GpuModel = Annotated[str, Field(
     pattern=LABEL_VALUE_PATTERN, min_length=1, max_length=63,
     description="GPU model as the node label nvidia.com/gpu.product names it, e.g. NVIDIA-A30, NVIDIA-L40S.")]
-Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN, min_length=64, max_length=64)]
-ImageRef = Annotated[str, Field(pattern=IMAGE_DIGEST_PATTERN, min_length=72, max_length=512)]
+# Exact patterns carry only a maxLength (bounding CEL cost): a minLength would be reported
+# instead of the pattern, which is the message that says what is wrong.
+Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN, max_length=64)]
+ImageRef = Annotated[str, Field(pattern=IMAGE_DIGEST_PATTERN, max_length=512)]
 
 
 # --- quantities -----------------------------------------------------------------------------

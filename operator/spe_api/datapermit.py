@@ -62,17 +62,27 @@ class Ceilings(SpeModel):
 
 
 class NkDominance(SpeModel):
-    """(n, k) dominance: a cell is disclosive when its n largest contributors make up more than k of its total."""
+    """(n, k) dominance: a cell is disclosive when its n largest contributors make up more than a share k of its total.
 
-    n: int = Field(2, ge=1, le=10, description="Number of largest contributors considered.")
-    k: float = Field(0.9, gt=0, le=1, description="Share of the cell total that the n largest may not exceed.")
+    The fields are not called ``n`` and ``k``: YAML 1.1 (kubectl's) reads a bare ``n`` as false."""
+
+    contributors: int = Field(2, ge=1, le=10, description="n: the number of largest contributors considered.")
+    share: float = Field(0.9, gt=0, le=1, description="k: the share of the cell total that the n largest may not exceed.")
+
+    @property
+    def n(self) -> int:
+        return self.contributors
+
+    @property
+    def k(self) -> float:
+        return self.share
 
 
 class DisclosureThresholds(SpeModel):
     """Statistical disclosure control thresholds the automatic output checks apply."""
 
     min_cell_count: int = Field(10, ge=1, le=1000, description="Smallest count a table cell may show.")
-    dominance: NkDominance = nested(NkDominance, "(n, k) dominance rule.")
+    dominance: NkDominance = nested(NkDominance, "(n, k) dominance rule: contributors (n) and share (k).")
     p_ratio: float = Field(0.1, ge=0, le=1, description="p% rule: the second-largest contributor may not estimate the largest within this ratio.")
     zeros_disclosive: bool = Field(True, description="Treat structural zeros as disclosive (they reveal that nobody has a trait).")
 
@@ -85,7 +95,7 @@ class ExportPolicy(SpeModel):
         default_factory=lambda: ["csv", "tsv", "json", "txt", "md", "pdf", "png", "svg"],
         max_length=64,
         description="File-name extensions that may be exported, lower case without the dot.",
-        json_schema_extra={"items": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9+-]{0,15}$"},
+        json_schema_extra={"items": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9+-]{0,15}$", "maxLength": 16},
                            **validations(unique_items("spec.exportPolicy.allowedFileTypes"))})
     max_file_size: Quantity = Field("50Mi", description="Largest single file that may be exported.")
     disclosure: DisclosureThresholds = nested(DisclosureThresholds, "Disclosure-control thresholds.")
@@ -190,7 +200,7 @@ class DataPermit(CustomResource):
         PrinterColumn("Tier", ".spec.tier", "integer", priority=1),
         PrinterColumn("Members", ".status.members", "integer", description="Number of members."),
         PrinterColumn("Namespace", ".status.namespace", description="Namespace of the workspaces."),
-        PrinterColumn("Not After", ".spec.notAfter", "date", description="End of validity."),
+        PrinterColumn("Not After", ".spec.notAfter", description="End of validity (a date column would show a future instant as <invalid>)."),
         AGE_COLUMN,
     )
 

@@ -55,7 +55,8 @@ class Anonymisation(SpeModel):
     """De-identification as DICOM PS3.15 Annex E defines it."""
 
     model_config = ConfigDict(json_schema_extra=validations(cel(
-        "!('retain-longitudinal-full-dates' in self.options && 'retain-longitudinal-modified-dates' in self.options)",
+        "!has(self.options) || !('retain-longitudinal-full-dates' in self.options && "
+        "'retain-longitudinal-modified-dates' in self.options)",
         "spec.anonymisation.options: choose either retain-longitudinal-full-dates or "
         "retain-longitudinal-modified-dates, not both", field_path=".options")))
 
@@ -109,7 +110,7 @@ class DatasetSpec(SpeModel):
     description: str | None = Field(None, max_length=4000, description="What the dataset contains, for catalogues.")
     modalities: list[str] = Field(
         default_factory=list, max_length=16, description="DICOM modalities, e.g. MR, CT, SEG.",
-        json_schema_extra={"items": {"type": "string", "pattern": r"^[A-Z][A-Z0-9]{1,15}$"}})
+        json_schema_extra={"items": {"type": "string", "pattern": r"^[A-Z][A-Z0-9]{1,15}$", "maxLength": 16}})
     source: DatasetSource = Field(description="Where the original files are. Immutable.",
                                   json_schema_extra=validations(immutable("spec.source")))
     anonymisation: Anonymisation = nested(Anonymisation, "De-identification profile and options.")
@@ -168,7 +169,8 @@ class Dataset(CustomResource):
     KIND: ClassVar[str] = "Dataset"
     PLURAL: ClassVar[str] = "datasets"
     SINGULAR: ClassVar[str] = "dataset"
-    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("ds",)
+    # kubectl resolves "ds" to apps/DaemonSet first (built-in short names win); "dset" is unambiguous.
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("ds", "dset")
     NAMESPACED: ClassVar[bool] = False
     NAME_MAX_LENGTH: ClassVar[int] = DATASET_NAME_MAX_LENGTH
     PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]] = (

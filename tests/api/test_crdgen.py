@@ -92,9 +92,32 @@ def test_key_rules_are_in_the_schema():
     permit = crd(KINDS[0])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert permit["properties"]["exportPolicy"]["default"] == {}
     assert permit["properties"]["exportPolicy"]["properties"]["reviewersRequired"]["default"] == 2
-    assert permit["properties"]["exportPolicy"]["properties"]["disclosure"]["properties"]["dominance"]["properties"]["k"]["default"] == 0.9
+    assert permit["properties"]["exportPolicy"]["properties"]["disclosure"]["properties"]["dominance"]["properties"]["share"]["default"] == 0.9
 
 
 def test_rendered_yaml_is_loadable():
     for name, text in rendered_crds().items():
         assert yaml.safe_load(text)["kind"] == "CustomResourceDefinition", name
+
+
+YAML11_BOOLEANS = {"y", "n", "yes", "no", "on", "off", "true", "false"}
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.KIND)
+def test_no_field_is_named_like_a_yaml11_boolean(kind):
+    # kubectl's YAML 1.1 reads a bare `n:` key as false: a field called n can never be set.
+    schema = crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for path, node in _walk(schema):
+        for name in node.get("properties", {}):
+            assert name.lower() not in YAML11_BOOLEANS, f"{path}.{name}"
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.KIND)
+def test_strings_and_lists_are_bounded(kind):
+    # CEL cost estimation needs bounds; unbounded strings under a rule make the CRD unacceptable.
+    schema = crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for path, node in _walk(schema):
+        if path.startswith("$.spec") and node.get("type") == "string":
+            assert "maxLength" in node or "enum" in node or node.get("format") == "date-time", path
+        if path.startswith("$.spec") and node.get("type") == "array":
+            assert "maxItems" in node, path

@@ -37,7 +37,7 @@ def test_from_manifest_accepts_mappings_and_fills_defaults():
 def test_snake_case_in_python_camel_case_on_the_wire():
     permit = DataPermit.from_manifest(example("permit"))
     assert permit.spec.permit_id == "HDAB-NL-2026-0042"
-    assert permit.spec.export_policy.disclosure.dominance.k == 0.9
+    assert permit.spec.export_policy.disclosure.dominance.share == 0.9
     wire = permit.to_manifest()["spec"]
     assert wire["exportPolicy"]["disclosure"]["minCellCount"] == 10 and "permitId" in wire
 
@@ -104,4 +104,4 @@ def test_status_patch_shape():
 
 def test_every_kind_declares_its_crd_names():
     assert {k.KIND for k in KINDS} == {"DataPermit", "Dataset", "Workspace", "OutputReview", "Tool"}
-    assert {s for k in KINDS for s in k.SHORT_NAMES} == {"dp", "ds", "ws", "or", "tool"}
+    assert {s for k in KINDS for s in k.SHORT_NAMES} == {"dp", "ds", "dset", "ws", "or", "tool"}

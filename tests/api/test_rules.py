@@ -146,6 +146,10 @@ def review(**changes) -> OutputReview:
      ["spec.requester", "'l.garcia@isciii.es'", "not a member of Workspace 'segmentation'"]),
     (GATEWAY, ws(), permit(spec__revoked=True, spec__revocationReason="x"), {}, Reason.PERMIT_NOT_ACTIVE,
      ["Revoked", "new exports are refused"]),
+    (GATEWAY, ws(spec__members=["pacs-delegate@umcg.nl"]), permit(), {"spec__requester": "pacs-delegate@umcg.nl"},
+     Reason.MEMBER_NOT_IN_PERMIT, ["'pacs-delegate@umcg.nl' is data-holder-delegate", "only its researchers may export"]),
+    (GATEWAY, ws(), permit(spec__members=[{"subject": "m.rossi@unipi.it"}]), {}, Reason.MEMBER_NOT_IN_PERMIT,
+     ["'a.jansen@radboudumc.nl' is no longer a member of DataPermit", "spec.members"]),
 ])
 def test_output_review_refusals(user, workspace, the_permit, changes, reason, words):
     denial = rules.check_output_review(review(**changes), username=user, gateway_username=GATEWAY,
@@ -182,3 +186,10 @@ def test_permit_id_is_unique():
     denial = rules.check_data_permit(permit(), old=None, existing_datasets=["prostate-mr", "lung-ct"],
                                      other_permits=[other])
     assert denial is not None and "spec.permitId: 'HDAB-NL-2026-0042' is already used by DataPermit 'older-copy'" in denial.message
+
+
+def test_a_permit_being_deleted_frees_its_id():
+    leaving = DataPermit.from_manifest(edit(example("permit"), metadata__name="leaving",
+                                            metadata__deletionTimestamp="2026-11-21T10:00:00Z"))
+    assert rules.check_data_permit(permit(), old=None, existing_datasets=["prostate-mr", "lung-ct"],
+                                   other_permits=[leaving]) is None

@@ -73,8 +73,10 @@ TMPBIN="$OUT.tmp/bin"
 
 # Version stamps, so `kubectl version` reports the real release. The build date is the module's
 # publication time, which keeps the binary reproducible for one key.
-kver="$(cd "$HERE/kube" && go list -m -f '{{.Version}}' k8s.io/kubernetes)"
-kdate="$(cd "$HERE/kube" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
+kver="$(cd "$HERE/kube" && go list -m -f '{{.Version}}' k8s.io/kubernetes)" ||
+  die "(cd $HERE/kube && go list -m k8s.io/kubernetes) failed, see above"
+kdate="$(cd "$HERE/kube" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)" ||
+  die "(cd $HERE/kube && go list -m k8s.io/kubernetes) failed, see above"
 [[ "$kver" =~ ^v([0-9]+)\.([0-9]+)\. ]] || die "unexpected k8s.io/kubernetes version '$kver'"
 kmajor="${BASH_REMATCH[1]}" kminor="${BASH_REMATCH[2]}"
 ldflags="-s -w"
@@ -105,4 +107,9 @@ printf '%s\n' "kubernetes=$kver" "etcd=$(cd "$HERE/etcd" && go list -m -f '{{.Ve
 touch "$OUT.tmp/complete"
 rm -rf "$OUT"
 mv "$OUT.tmp" "$OUT"
+# Drop the outputs of earlier keys (about 200 MiB each). A cluster still running from them keeps
+# working: the kernel keeps an unlinked executable until its processes exit.
+for stale in "$CACHE"/*; do
+  [[ "$stale" != "$OUT" && "$(basename "$stale")" =~ ^[0-9a-f]{16}(\.tmp)?$ ]] && rm -rf "$stale"
+done
 log "done: $BIN ($(tr '\n' ' ' <"$OUT/versions"))"

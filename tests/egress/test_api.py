@@ -12,7 +12,7 @@ import pytest
 from spe_egress.release import CHECK_RECORD_NAME
 
 from .conftest import MAX_FILE, NAMESPACE, RESEARCHER, WORKSPACE
-from .helpers import NOTES_TXT, SAFE_CSV, SMALL_CELLS_CSV, approve_all, run_cli, zip_members
+from .helpers import NOTES_TXT, SAFE_CSV, approve_all, run_cli, zip_members
 
 pytestmark = pytest.mark.egress
 

@@ -9,7 +9,6 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 
 from spe_ingest import cli
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import pydicom
@@ -15,7 +14,7 @@ from spe_ingest.keys import Keys, domain_key, shift_da
 from spe_ingest.profile import compile_profile
 from spe_ingest.risk import k_anonymity, qi_record
 
-from .conftest import dataset_from, ingest, make_image, simple_tree, to_bytes, write_tree
+from .conftest import ingest, make_image, simple_tree, to_bytes, write_tree
 
 pytestmark = pytest.mark.ingest
 

@@ -83,7 +83,14 @@ def crds(cluster):
 
 @pytest.fixture(scope="module")
 def kube(crds, operator) -> Kube:
-    return Kube(crds)
+    kube = Kube(crds)
+    # The operator's webhook answers (fail-closed: until it does, every SPE object is refused).
+    probe = {"apiVersion": "spe.ehds.io/v1alpha1", "kind": "DataPermit", "metadata": {"name": "probe"},
+             "spec": {"permitId": "probe", "purpose": "webhook readiness probe", "members": [{"subject": "a"}],
+                      "datasets": ["none"], "notAfter": "2099-01-01T00:00:00Z"}}
+    wait_for(lambda: kube.api.raw("POST", f"{API}/datapermits?dryRun=All", probe)[0] != 500, 30,
+             interval=0.2, what="the admission webhook to answer")
+    return kube
 
 
 @pytest.fixture(scope="module")

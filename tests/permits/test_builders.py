@@ -17,7 +17,7 @@ from .factories import UID, permit
 
 pytestmark = pytest.mark.permits
 
-SETTINGS = SpeSettings()
+SETTINGS = SpeSettings(encrypted_storage_classes=["enc-a", "enc-b"], default_storage_class="enc-a")
 
 # The golden table: every path in or out of a permit namespace. A change here is a change of
 # the security boundary and must be reviewed as one.
@@ -49,8 +49,11 @@ def test_quota_holds_the_ceilings_with_gpus_summed_over_models():
     hard = build_resource_quota(permit("p1"), SETTINGS)["spec"]["hard"]
     assert hard == {
         "requests.cpu": "8", "limits.cpu": "8", "requests.memory": "32Gi", "limits.memory": "32Gi",
-        "requests.nvidia.com/gpu": "3", "requests.storage": "100Gi", "pods": "5",
+        "requests.nvidia.com/gpu": "3", "pods": "5",
+        "enc-a.storageclass.storage.k8s.io/requests.storage": "100Gi",
+        "enc-b.storageclass.storage.k8s.io/requests.storage": "100Gi",
     }
+    assert "requests.storage" not in hard, "dataset claims (class '') must not count against the ceiling"
 
 
 def test_quota_without_gpus_allows_none():
@@ -70,7 +73,7 @@ def test_limit_range_defaults_never_exceed_the_ceiling(cpu, memory, expect_defau
     assert container["default"] == expect_default
     assert container["defaultRequest"] == expect_request
     assert container["max"] == {"cpu": cpu, "memory": memory}
-    assert {"type": "PersistentVolumeClaim", "max": {"storage": "10Gi"}} in limits
+    assert [x["type"] for x in limits] == ["Container"], "no PVC maximum: dataset claims are the data's size"
 
 
 def test_network_policies_equal_the_golden_table():

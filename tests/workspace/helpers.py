@@ -51,8 +51,17 @@ class Kube:
     def __init__(self, api: Api):
         self.api = api
 
-    def create(self, obj: dict) -> dict:
-        return self.api.create(path_of(obj, name=False), obj)
+    def create(self, obj: dict, *, webhook_grace: float = 15.0) -> dict:
+        """Create; while a just-started operator's webhook server is not listening yet, the API
+        server answers 500 "failed calling webhook": retried for ``webhook_grace`` seconds."""
+        deadline = time.monotonic() + webhook_grace
+        while True:
+            try:
+                return self.api.create(path_of(obj, name=False), obj)
+            except HttpError as err:
+                if err.status != 500 or "failed calling webhook" not in err.body or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
 
     def get_or_none(self, path: str) -> dict | None:
         try:

@@ -378,3 +378,19 @@ def test_idle(annotation, started, minutes, now_offset, idle_):
 def test_idle_only_while_running():
     ws = ws_model(running=False, idle_minutes=1)
     assert idle.idle_deadline(ws, NOW) is None
+
+
+def test_over_the_ceiling_blocks_the_newest_only():
+    permit = permit_model(not_after=NOW + timedelta(days=1), gpus=[{"model": "NVIDIA-L40S", "count": 1}])
+
+    def ws_at(name, minutes):
+        body = f.workspace(name, NS, "p1", running=True, gpus=L40S_ONE)
+        body["metadata"]["creationTimestamp"] = (NOW + timedelta(minutes=minutes)).isoformat()
+        return Workspace.from_manifest(body)
+    old, new = ws_at("old", 0), ws_at("new", 1)
+    assert checks.ceilings_gate(old, permit, [old, new]).ok
+    gate = checks.ceilings_gate(new, permit, [old, new])
+    assert not gate.ok and gate.reason == Reason.CEILING_EXCEEDED
+
+
+L40S_ONE = {"count": 1, "model": "NVIDIA-L40S"}

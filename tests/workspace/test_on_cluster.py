@@ -69,12 +69,14 @@ def test_more_gpus_than_free_is_unschedulable_with_the_schedulers_reason(kube, w
     kube.create(env.workspace(running=True, gpus={"count": 3, "model": "NVIDIA-L40S"}))
 
     def unschedulable():
+        # (The scheduler's first answer may be that the claims are not bound yet.)
         ws = ws_status(kube, env)
         cond = condition(ws, "Scheduled")
-        return ws if cond and cond["status"] == "False" and cond["reason"] == "Unschedulable" else None
-    ws = wait_for("Scheduled=False", unschedulable, timeout=90)
+        return ws if cond and cond["status"] == "False" and cond["reason"] == "Unschedulable" \
+            and "Insufficient nvidia.com/gpu" in cond["message"] else None
+    ws = wait_for("Scheduled=False for want of GPUs", unschedulable, timeout=90)
     message = condition(ws, "Scheduled")["message"]
-    assert "Insufficient nvidia.com/gpu" in message, message
+    assert message.startswith("0/"), message  # the scheduler's own words: "0/N nodes are available: ..."
     assert ws["status"]["phase"] == "Pending"
     assert condition(ws, "Ready")["status"] == "False"
     assert "url" not in ws["status"]

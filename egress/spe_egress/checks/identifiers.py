@@ -21,6 +21,10 @@ UID, UID_STANDARD, DOB, DATE, PSEUDONYM, EMAIL, PHONE = (
 )
 
 
+#: Joins table cells into one text for a single scan; no pattern matches across it.
+CELL_SEPARATOR = "\x00"
+
+
 @dataclass(frozen=True)
 class Hit:
     check: str
@@ -101,8 +105,9 @@ def _date_hits(text: str, birth_context: bool, date_context: bool) -> list[Hit]:
             if not ok:
                 continue
             start, end = m.span()
-            line_start = text.rfind("\n", 0, start) + 1
-            before = text[max(line_start, start - _BIRTH_WINDOW):start]
+            lo = max(0, start - _BIRTH_WINDOW)
+            line_start = max(text.rfind("\n", lo, start), text.rfind(CELL_SEPARATOR, lo, start)) + 1
+            before = text[max(line_start, lo):start]
             near_birth = birth_context or BIRTH_WORDS.search(before) is not None
             if style == "compact" and not (near_birth or date_context):
                 continue  # an 8-digit number is a date only where dates or births are the subject
@@ -157,28 +162,46 @@ _SEP_RE = re.compile(r"[-_.:/]")
 
 def _pseudonym_hits(text: str, ids: AbstractSet[str]) -> list[Hit]:
     """Whole tokens, or runs of a token's separator-delimited parts, that are pseudonyms:
-    ``sub_PAT-3f2a`` contains ``PAT-3f2a``. Case-insensitive."""
+    ``sub_PAT-3f2a`` contains ``PAT-3f2a``. Case-insensitive. IDs with characters outside
+    the token alphabet are searched for literally."""
     if not ids:
         return []
+    candidates = {t for t in set(_TOKEN_RE.findall(text)) if _pseudonym_spans(t, ids)}
     hits = []
-    for m in _TOKEN_RE.finditer(text):
-        token, base = m.group(0), m.start()
-        bounds = [0] + [s.start() for s in _SEP_RE.finditer(token)] + [len(token)]
-        starts = [0] + [b + 1 for b in bounds[1:-1]]
-        ends = bounds[1:]
-        taken_until = -1
-        for s in starts:
-            if s < taken_until:
-                continue
-            for e in reversed(ends):  # longest match first
-                if e > s and token[s:e].lower() in ids:
-                    hits.append(Hit(PSEUDONYM, Severity.BLOCK,
-                                    f"'{token[s:e]}' is the pseudonymous ID of a patient in this permit's "
-                                    "datasets. Outputs must not list individual patients.",
-                                    base + s, base + e))
-                    taken_until = e
-                    break
+    if candidates:
+        for m in _TOKEN_RE.finditer(text):
+            if m.group(0) in candidates:
+                for s, e in _pseudonym_spans(m.group(0), ids):
+                    hits.append(_pseudonym_hit(text, m.start() + s, m.start() + e))
+    for odd in (i for i in ids if not _TOKEN_RE.fullmatch(i)):
+        for m in re.finditer(re.escape(odd), text, re.IGNORECASE):
+            hits.append(_pseudonym_hit(text, *m.span()))
     return hits
+
+
+def _pseudonym_spans(token: str, ids: AbstractSet[str]) -> list[tuple[int, int]]:
+    if token.lower() in ids:
+        return [(0, len(token))]
+    bounds = [m.start() for m in _SEP_RE.finditer(token)]
+    if not bounds:
+        return []
+    starts, ends = [0] + [b + 1 for b in bounds], bounds + [len(token)]
+    spans, taken_until = [], -1
+    for s in starts:
+        if s < taken_until:
+            continue
+        for e in reversed(ends):  # longest match first
+            if e > s and token[s:e].lower() in ids:
+                spans.append((s, e))
+                taken_until = e
+                break
+    return spans
+
+
+def _pseudonym_hit(text: str, start: int, end: int) -> Hit:
+    return Hit(PSEUDONYM, Severity.BLOCK,
+               f"'{text[start:end]}' is the pseudonymous ID of a patient in this permit's datasets. Outputs must "
+               "not list individual patients.", start, end)
 
 
 # --------------------------------------------------------------- all together

@@ -9,9 +9,10 @@ Check names: ``sdc.threshold`` (minimum cell count), ``sdc.zero`` (zeros disclos
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import AbstractSet, Any
 
-from .identifiers import BIRTH_WORDS, find_identifiers
+from .identifiers import BIRTH_WORDS, CELL_SEPARATOR, PHONE, find_identifiers
 from .model import CheckPolicy, Finding, Severity
 from .tables import (DECLARED_NONE, DESCRIPTIVE, FREQUENCY, MAGNITUDE, Layout, Table,
                      column_name, is_suppressed, normalise_name, row_label)
@@ -174,26 +175,44 @@ def _magnitude_summary(table: Table, layout: Layout, policy: CheckPolicy) -> lis
 
 # ------------------------------------------------------------------ identifiers in cells
 def scan_cells(table: Table, ids: AbstractSet[str]) -> list[Finding]:
+    """Identifiers in the header and in every cell, located by row, column and the character
+    span inside the cell. Each column is scanned as one text (cells joined by a separator no
+    pattern crosses), with the column's context: a ``birth`` column makes every date a date
+    of birth, a ``date`` column makes ``YYYYMMDD`` numbers dates. Plain numbers are never
+    phone numbers and are only looked at where dates or pseudonymous IDs could hide in them."""
     out = []
-    names = [normalise_name(h) for h in table.header]
     for c, head in enumerate(table.header):
         for hit in find_identifiers(head, ids):
             out.append(Finding(hit.check, hit.severity, hit.message + " (in the table's header)",
                                {"row": None, "column": head, "col_index": c, "header": True,
                                 "start": hit.start, "end": hit.end}))
-    for r, row in enumerate(table.rows):
-        for c, cell in enumerate(row):
-            if not cell.strip():
+    width = max([len(table.header), *(len(r) for r in table.rows)] or [0])
+    per_cell: list[tuple[int, int, Finding]] = []
+    for c in range(width):
+        header = table.header[c] if c < len(table.header) else ""
+        name = normalise_name(header)
+        birth = bool(BIRTH_WORDS.search(header))
+        dated = "date" in name.split("_") or name.endswith("date")
+        parts, starts, numeric = [], [], []
+        pos = 0
+        for r in range(len(table.rows)):
+            cell = table.cell(r, c).replace(CELL_SEPARATOR, " ")
+            is_number = table.number(cell) is not None
+            if is_number and not (birth or dated) and cell.strip().lower() not in ids:
+                cell = ""  # a plain number holds no UID, e-mail, date or phone number
+            starts.append(pos)
+            numeric.append(is_number)
+            parts.append(cell)
+            pos += len(cell) + 1
+        if not any(parts):
+            continue
+        joined = CELL_SEPARATOR.join(parts)
+        for hit in find_identifiers(joined, ids, birth_context=birth, date_context=dated):
+            r = bisect_right(starts, hit.start) - 1
+            if hit.check == PHONE and numeric[r]:
                 continue
-            name = names[c] if c < len(names) else ""
-            birth = bool(BIRTH_WORDS.search(table.header[c] if c < len(table.header) else ""))
-            dated = "date" in name.split("_") or name.endswith("date")
-            numeric = table.number(cell) is not None
-            if numeric and not (birth or dated) and cell.strip().lower() not in ids:
-                continue  # a plain number holds no UID, e-mail, date or phone number
-            hits = find_identifiers(cell, ids, birth_context=birth, date_context=dated,
-                                    numbers_are_values=numeric)
-            for hit in hits:
-                out.append(Finding(hit.check, hit.severity, hit.message,
-                                   cell_location(table, r, c, start=hit.start, end=hit.end)))
-    return out
+            s, e = hit.start - starts[r], hit.end - starts[r]
+            per_cell.append((r, c, Finding(hit.check, hit.severity, hit.message,
+                                           cell_location(table, r, c, start=s, end=e))))
+    per_cell.sort(key=lambda t: (t[0], t[1]))  # reading order: row by row
+    return out + [f for _, _, f in per_cell]

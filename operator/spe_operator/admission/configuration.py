@@ -66,6 +66,7 @@ def build_webhook_configuration(
     service: tuple[str, str] | None = None,
     ca_bundle: bytes | None = None,
     name: str = CONFIGURATION_NAME,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The configuration for a webhook at ``url`` (``https://host:port``) or behind ``service``
     (``(namespace, name)``, port 443). ``ca_bundle`` is PEM; without it the operator injects it."""
@@ -106,7 +107,7 @@ def build_webhook_configuration(
         "metadata": {
             "name": name,
             "labels": {"app.kubernetes.io/name": "spe-operator", "app.kubernetes.io/part-of": "spe",
-                       "app.kubernetes.io/component": "admission"},
+                       "app.kubernetes.io/component": "admission", **(labels or {})},
         },
         "webhooks": webhooks,
     }

@@ -185,9 +185,15 @@ async def _inject_ca_bundle(kube: KubeClient, name: str, ca_pem: bytes, logger: 
                 raise
 
 
+LOCAL_MODE_LABEL = "spe.ehds.io/webhook-mode"
+
+
+def _local_host(spe: SpeSettings) -> str:
+    return spe.webhook_host if spe.webhook_host not in ("0.0.0.0", "::") else "127.0.0.1"
+
+
 def _local_url(spe: SpeSettings) -> str:
-    host = spe.webhook_host if spe.webhook_host not in ("0.0.0.0", "::") else "127.0.0.1"
-    return f"https://{host}:{spe.webhook_port}"
+    return f"https://{_local_host(spe)}:{spe.webhook_port}"
 
 
 @kopf.on.startup(registry=REGISTRY)
@@ -204,7 +210,7 @@ async def start_admission(settings: kopf.OperatorSettings, memo: kopf.Memo, logg
     elif spe.webhook_service:
         material = await _service_tls(kube, spe)
     else:
-        host = spe.webhook_host if spe.webhook_host not in ("0.0.0.0", "::") else "127.0.0.1"
+        host = _local_host(spe)
         material = tls.issue([host, "localhost"] if host != "localhost" else ["localhost"])
     certfile, keyfile = material.write()
     settings.admission.server = kopf.WebhookServer(
@@ -212,28 +218,31 @@ async def start_admission(settings: kopf.OperatorSettings, memo: kopf.Memo, logg
         cadata=material.ca_pem)
     if spe.webhook_service:
         await _inject_ca_bundle(kube, spe.webhook_configuration_name, material.ca_pem, logger)
-    else:
-        configuration = build_webhook_configuration(url=_local_url(spe), ca_bundle=material.ca_pem,
-                                                    name=spe.webhook_configuration_name)
-        await kube.apply(configuration, field_manager="spe-operator-admission")
-        memo["admission_url"] = _local_url(spe)
-    logger.info("admission webhook configured (%s)", spe.webhook_service or _local_url(spe))
+        logger.info("admission webhook served for Service %s", spe.webhook_service)
+        return
+    # Local mode (tests, `make demo`): the API server dials this process on loopback. Test
+    # sessions sharing a cluster each set their own webhook_configuration_name (and remove those
+    # of sessions that are gone), so one ending does not unhook another.
+    name = spe.webhook_configuration_name
+    configuration = build_webhook_configuration(url=_local_url(spe), ca_bundle=material.ca_pem, name=name,
+                                                labels={LOCAL_MODE_LABEL: "local"})
+    await kube.apply(configuration, field_manager="spe-operator-admission")
+    memo["admission_configuration"] = name
+    logger.info("admission webhook at %s (configuration %s)", _local_url(spe), name)
 
 
 @kopf.on.cleanup(registry=REGISTRY)
 async def stop_admission(memo: kopf.Memo, logger: Any, **_: Any) -> None:
-    """Local mode only: remove the configuration that points at this process, if it still does,
-    so a stopped local operator does not leave the API server refusing every SPE object."""
-    url = memo.get("admission_url")
-    spe: SpeSettings = memo.settings
+    """Local mode only: remove this operator's own configuration, so a stopped local operator
+    does not leave the API server refusing every SPE object. (In-cluster, the configuration
+    stays: fail-closed while the operator is away.)"""
+    name = memo.get("admission_configuration")
     kube: KubeClient | None = memo.get("kube")
-    if not url or kube is None:
+    if not name or kube is None:
         return
     try:
-        live = await kube.get_or_none(VWC, spe.webhook_configuration_name)
-        if live and all(h.get("clientConfig", {}).get("url", "").startswith(url + "/") for h in live.get("webhooks", [])):
-            await kube.request("DELETE", VWC.path(None, spe.webhook_configuration_name), body={
-                "kind": "DeleteOptions", "apiVersion": "v1",
-                "preconditions": {"resourceVersion": live["metadata"]["resourceVersion"]}})
-    except (ApiError, OSError) as exc:  # best effort: the next start re-applies it anyway
-        logger.warning("could not remove the local webhook configuration: %s", exc)
+        await kube.delete(VWC, name)
+    except (ApiError, OSError) as exc:  # best effort: the test fixture removes those of ended sessions
+        logger.warning("could not remove the local webhook configuration %s: %s", name, exc)
+    finally:
+        await kube.close()  # the runtime may have closed it already; this call may have reopened it

@@ -54,6 +54,12 @@ OUTPUT_WORKSPACE_NOT_FOUND = (
 REQUESTER_NOT_MEMBER = (
     "spec.requester: {requester!r} is not a member of Workspace {workspace!r}; only its members "
     "may export from it")
+REQUESTER_NOT_RESEARCHER = (
+    "spec.requester: {requester!r} is {role} on DataPermit {permit!r}; only its researchers may "
+    "export (a data-holder delegate may inspect, not export)")
+REQUESTER_NOT_IN_PERMIT = (
+    "spec.requester: {requester!r} is no longer a member of DataPermit {permit!r}; remove them from "
+    "Workspace {workspace!r}'s spec.members")
 EXPORT_PERMIT_NOT_ACTIVE = (
     "spec.workspace: the permit {permit!r} of Workspace {workspace!r} is {phase}, not Active; "
     "new exports are refused")

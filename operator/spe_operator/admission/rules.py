@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from spe_api import (DataPermit, DataPermitPhase, OutputReview, Reason, Tool, ToolPhase, Workspace,
+from spe_api import (DataPermit, DataPermitPhase, MemberRole, OutputReview, Reason, Tool, ToolPhase, Workspace,
                      format_quantity, parse_quantity)
 
 from . import messages as msg
@@ -244,10 +244,17 @@ def check_output_review(
         return Denial(Reason.MEMBER_NOT_IN_PERMIT, msg.REQUESTER_NOT_MEMBER.format(
             requester=review.spec.requester, workspace=workspace.name))
     phase = permit.phase_at(now) if permit is not None else None
-    if phase != DataPermitPhase.ACTIVE:
+    if permit is None or phase != DataPermitPhase.ACTIVE:
         return Denial(Reason.PERMIT_NOT_ACTIVE, msg.EXPORT_PERMIT_NOT_ACTIVE.format(
             permit=workspace.spec.permit, workspace=workspace.name,
             phase=phase.value if phase else "missing"))
+    member = permit.member(review.spec.requester)
+    if member is None:
+        return Denial(Reason.MEMBER_NOT_IN_PERMIT, msg.REQUESTER_NOT_IN_PERMIT.format(
+            requester=review.spec.requester, permit=permit.name, workspace=workspace.name))
+    if member.role != MemberRole.RESEARCHER:
+        return Denial(Reason.MEMBER_NOT_IN_PERMIT, msg.REQUESTER_NOT_RESEARCHER.format(
+            requester=review.spec.requester, role=member.role.value, permit=permit.name))
     return None
 
 
@@ -270,7 +277,8 @@ def check_data_permit(
             return Denial(Reason.DATASET_NOT_FOUND, msg.DATASET_NOT_FOUND.format(dataset=dataset))
     if old is None:
         for other in other_permits:
-            if other.name != permit.name and other.spec.permit_id == permit.spec.permit_id:
+            if (other.name != permit.name and other.spec.permit_id == permit.spec.permit_id
+                    and other.metadata.deletion_timestamp is None):
                 return Denial(Reason.INVALID_SPEC, msg.PERMIT_ID_TAKEN.format(
                     permit_id=permit.spec.permit_id, other=other.name))
     return None

@@ -30,7 +30,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from spe_api import GROUP, VERSION, DataPermit, DataPermitStatus, Message, Reason, Workspace
+from spe_api import GROUP, VERSION, ConditionType, DataPermit, DataPermitStatus, Message, Reason, Workspace
 from spe_api.reasons import permit_phase_reason
 from spe_kube import ApiError, KubeClient, kind_for
 
@@ -83,7 +83,7 @@ async def stop_permit_queue(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "datapermits", registry=REGISTRY)
-def permit_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
+async def permit_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
     name = body["metadata"]["name"]
     if type == "DELETED":
         memo.permit_queue.forget(name)
@@ -101,7 +101,7 @@ def _register_child_watch(api_version: str, kind: str) -> None:
 
     @kopf.on.event(group, version, rk.plural, registry=REGISTRY, id=f"permit-child-{rk.plural}",
                    labels={LABEL_PERMIT: kopf.PRESENT, LABEL_MANAGED_BY: MANAGED_BY}, when=_is_permit_child)
-    def child_event(type: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
+    async def child_event(type: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
         # The initial listing (type None) needs no kick: the permits' own listing does that.
         if type is not None:
             memo.permit_queue.kick(labels[LABEL_PERMIT])
@@ -112,7 +112,7 @@ for _api_version, _kind in CHILD_KINDS:
 
 
 @kopf.on.event(GROUP, VERSION, "workspaces", registry=REGISTRY, id="permit-workspaces")
-def workspace_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
+async def workspace_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
     md, spec = body["metadata"], body.get("spec") or {}
     key = (md.get("namespace"), md["name"])
     permit = spec.get("permit")
@@ -147,31 +147,47 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
     permit = DataPermit.from_manifest(body)
     namespace = settings.permit_namespace(name)
     info = evaluate(permit, _now())
+    log.debug("DataPermit %s: phase %s (recorded %s)", name, info.phase.value,
+              (body.get("status") or {}).get("phase"))
 
     # 1. The urgent part of a phase change first: no workspace runs under a stopped permit.
     workspaces = await _list_workspaces(kube, namespace)
     stopped = await _stop_workspaces(kube, memo.audit, permit, info, workspaces)
 
-    # 2. The namespace and everything in it.
+    # 2. A phase change is published before the children are touched (the hub, the gateway
+    #    and people read it), with the namespace's condition as last recorded.
+    recorded = DataPermitStatus.model_validate(body.get("status") or {})
+    last_children = recorded.condition(ConditionType.NAMESPACE_READY)
+    if info.phase != recorded.phase and last_children is not None:
+        early = build_status(permit, info, ChildrenResult(last_children.status.value == "True", last_children.reason,
+                                                          last_children.message), workspaces, namespace, _now())
+        recorded = await _write_status(kube, permit, early)
+
+    # 3. The namespace and everything in it.
     children, retry = await _apply_children(kube, permit, settings, info, namespace)
 
-    # 3. Events, audit, status.
+    # 4. Events, audit, status.
     for transition in transitions(permit, info, namespace):
         await _report(kube, memo.audit, permit, transition)
     if stopped:
         await _post_event(kube, _permit_ref(permit), PERMIT_EVENT_NAMESPACE, info.reason,
                           f"Stopped {len(stopped)} workspace(s) in {namespace}: {', '.join(stopped)}. {info.message}",
                           warning=True)
-    status = build_status(permit, info, children, workspaces, namespace, _now())
-    if status.to_dict() != DataPermitStatus.model_validate(body.get("status") or {}).to_dict():
-        await kube.apply_status({"apiVersion": permit.api_version, "kind": permit.kind,
-                                 "metadata": {"name": name}, "status": status.to_dict()},
-                                field_manager=STATUS_MANAGER)
+    status = build_status(permit.model_copy(update={"status": recorded}), info, children, workspaces, namespace, _now())
+    if status.to_dict() != recorded.to_dict():
+        await _write_status(kube, permit, status)
     memo.permit_queue.observed(name, permit.generation)
     if retry is not None:
         return retry
     wait = seconds_until(info.next_boundary, _now())
     return None if wait is None else wait + BOUNDARY_SLACK
+
+
+async def _write_status(kube: KubeClient, permit: DataPermit, status: DataPermitStatus) -> DataPermitStatus:
+    await kube.apply_status({"apiVersion": permit.api_version, "kind": permit.kind,
+                             "metadata": {"name": permit.name}, "status": status.to_dict()},
+                            field_manager=STATUS_MANAGER)
+    return status
 
 
 async def _list_workspaces(kube: KubeClient, namespace: str) -> list[Workspace]:

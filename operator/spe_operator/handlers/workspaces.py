@@ -1,4 +1,5 @@
-"""Kopf handlers of Workspaces: thin. Watch events feed the controller's in-memory view and
+"""Kopf handlers of Workspaces: thin, and async (they run in the operator's event loop, where
+the controller's queue lives). Watch events feed the controller's in-memory view and
 enqueue the workspaces concerned; the controller (``spe_operator.workspaces.controller``) does
 the one reconcile. No handler here patches the watched objects, so Kopf adds no finalizer or
 progress annotation to Workspaces: none is needed, as every child is garbage-collected through
@@ -38,7 +39,7 @@ async def stop_workspace_controller(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "workspaces", registry=REGISTRY)
-def workspace_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def workspace_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctl = _controller(memo)
     md = body.get("metadata", {})
     if event.get("type") == "DELETED":
@@ -49,7 +50,7 @@ def workspace_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> 
 
 
 @kopf.on.event(GROUP, VERSION, "tools", registry=REGISTRY)
-def tool_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def workspaces_on_tool(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctl = _controller(memo)
     name = body["metadata"]["name"]
     keys = ctl.world.forget_tool(name) if event.get("type") == "DELETED" else ctl.world.put_tool(body)
@@ -57,7 +58,7 @@ def tool_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "datasets", registry=REGISTRY)
-def dataset_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def workspaces_on_dataset(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctl = _controller(memo)
     name = body["metadata"]["name"]
     keys = ctl.world.forget_dataset(name) if event.get("type") == "DELETED" else ctl.world.put_dataset(body)
@@ -65,7 +66,7 @@ def dataset_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> No
 
 
 @kopf.on.event(GROUP, VERSION, "datapermits", registry=REGISTRY)
-def permit_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def workspaces_on_permit(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctl = _controller(memo)
     name = body["metadata"]["name"]
     keys = ctl.world.forget_permit(name) if event.get("type") == "DELETED" else ctl.world.put_permit(body)
@@ -80,22 +81,22 @@ def _child_event(event: dict, body: kopf.Body, memo: kopf.Memo) -> None:
 
 
 @kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED, registry=REGISTRY)
-def statefulset_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def workspace_statefulset_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _child_event(event, body, memo)
 
 
 @kopf.on.event("", "v1", "services", labels=MANAGED, registry=REGISTRY)
-def service_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def workspace_service_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _child_event(event, body, memo)
 
 
 @kopf.on.event("", "v1", "persistentvolumeclaims", labels=MANAGED, registry=REGISTRY)
-def claim_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def workspace_claim_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _child_event(event, body, memo)
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_WORKSPACE: kopf.PRESENT}, registry=REGISTRY)
-def pod_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def workspace_pod_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctl = _controller(memo)
     key = ctl.world.put_pod(body, deleted=event.get("type") == "DELETED")
     if key is not None:

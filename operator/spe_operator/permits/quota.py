@@ -3,6 +3,12 @@ LimitRange (defaults, so a pod without requests/limits is admitted under the quo
 
 The quota is the backstop behind the admission webhook's per-model GPU check: a quota cannot
 tell GPU models apart, so it holds the sum over all permitted models.
+
+Storage is capped per storage class of the workspaces' own volumes (the encrypted classes in
+the settings), not with a namespace-wide ``requests.storage``: a workspace also claims its
+datasets, read-only views (class ``""``) of each Dataset's volume, whose size is the data's,
+not the researchers' -- a 500Gi dataset must not eat, or exceed, a 100Gi storage ceiling.
+For the same reason the LimitRange sets no PersistentVolumeClaim maximum.
 """
 
 from __future__ import annotations
@@ -29,6 +35,14 @@ def gpu_total(permit: DataPermit) -> int:
     return sum(g.count for g in permit.spec.ceilings.gpus)
 
 
+def workspace_storage_classes(settings: SpeSettings) -> list[str]:
+    """The classes workspace volumes may use: the encrypted ones (and the configured default)."""
+    classes = set(settings.encrypted_storage_classes)
+    if settings.default_storage_class:
+        classes.add(settings.default_storage_class)
+    return sorted(classes)
+
+
 def build_resource_quota(permit: DataPermit, settings: SpeSettings) -> dict[str, Any]:
     c = permit.spec.ceilings
     hard = {
@@ -40,7 +54,7 @@ def build_resource_quota(permit: DataPermit, settings: SpeSettings) -> dict[str,
         "limits.memory": c.memory,
         # Extended resources only have a requests.* quota (requests = limits for them).
         f"requests.{GPU_RESOURCE}": str(gpu_total(permit)),
-        "requests.storage": c.storage,
+        **{f"{cls}.storageclass.storage.k8s.io/requests.storage": c.storage for cls in workspace_storage_classes(settings)},
         # One server pod per workspace (a StatefulSet of at most one replica, OrderedReady:
         # the old pod is gone before its successor is created).
         "pods": str(c.max_workspaces),
@@ -75,8 +89,6 @@ def build_limit_range(permit: DataPermit, settings: SpeSettings) -> dict[str, An
         # No single container bigger than the whole permit.
         container["max"][resource] = ceiling
     limits = [{k: v for k, v in container.items() if v}]
-    if parse_quantity(c.storage) > 0:
-        limits.append({"type": "PersistentVolumeClaim", "max": {"storage": c.storage}})
     return {
         "apiVersion": "v1",
         "kind": "LimitRange",

@@ -128,18 +128,18 @@ class WorkspaceActions:
 
 def workspace_actions(info: PhaseInfo, workspaces: list[Workspace]) -> WorkspaceActions:
     """While the phase stops workspaces: every running one is stopped, and every one whose
-    PermitActive condition does not already say why gets it."""
+    PermitActive condition is not already False gets it (when it is False, the Workspace
+    reconciler has said why in its own words: no tug of war over the reason)."""
     actions = WorkspaceActions()
     if not info.stops_workspaces:
         return actions
-    reason = permit_phase_reason(info.phase.value)
     for ws in workspaces:
         if ws.metadata.deletion_timestamp is not None:
             continue
         if ws.spec.running:
             actions.stop.append(ws)
         cond = get_condition(ws.status.conditions, ConditionType.PERMIT_ACTIVE)
-        if cond is None or cond.status.value != "False" or cond.reason != reason:
+        if cond is None or cond.status.value != "False":
             actions.mark.append(ws)
     return actions
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from spe_api import ConditionType, DataPermit, DataPermitPhase, Reason, Tool, Workspace
+from spe_api.common import utc
 from spe_api.reasons import WorkspaceMessage as M
 
 from ..admission import rules
@@ -95,13 +96,22 @@ def volumes_gate(choice: StorageChoice, apply_error: str | None = None) -> Gate:
     return Gate(t, choice.ok, choice.reason, choice.message)
 
 
+def _ahead(other: Workspace, ws: Workspace) -> bool:
+    """Whether ``other`` takes precedence (older first, then by name): admission normally keeps
+    the total within the ceilings; when it did not (a race, a lowered ceiling), the newest
+    workspaces are the ones blocked, never all of them."""
+    epoch = datetime.min.replace(tzinfo=timezone.utc)
+    return (utc(other.metadata.creation_timestamp or epoch), other.name) < \
+        (utc(ws.metadata.creation_timestamp or epoch), ws.name)
+
+
 def ceilings_gate(ws: Workspace, permit: DataPermit | None, others: Iterable[Workspace]) -> Gate:
-    """Compute within the permit's ceilings, counting the permit's other running workspaces
-    (only while this one should run: a stopped workspace holds no compute)."""
+    """Compute within the permit's ceilings, counting the permit's running workspaces that take
+    precedence (only while this one should run: a stopped workspace holds no compute)."""
     t = ConditionType.WITHIN_CEILINGS
     if permit is None or not ws.spec.running:
         return Gate(t, True, Reason.WITHIN_CEILINGS, M.WITHIN_CEILINGS.format(permit=ws.spec.permit))
-    denial = rules.ceiling_denial(ws, permit, others)
+    denial = rules.ceiling_denial(ws, permit, [o for o in others if _ahead(o, ws)])
     if denial is not None:
         return Gate(t, False, denial.reason, denial.message)
     return Gate(t, True, Reason.WITHIN_CEILINGS, M.WITHIN_CEILINGS.format(permit=permit.name))

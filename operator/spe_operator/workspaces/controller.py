@@ -159,9 +159,15 @@ class WorkspaceController:
         permit_body, permit = world.permit(ws.spec.permit)
         tool = world.tool(ws.spec.tool)
         datasets = {name: world.dataset(name) for name in ws.spec.datasets}
-        sources = {name: await self._source_volume(ds) for name, ds in datasets.items()
-                   if ds is not None and ds.status.phase == DatasetPhase.READY}
-        verdict = evaluate_datasets(ws.spec.datasets, datasets, sources)
+        sources: dict[str, dict[str, Any] | None] = {}
+        source_errors: dict[str, str] = {}
+        for name, ds in datasets.items():
+            if ds is not None and ds.status.phase == DatasetPhase.READY:
+                try:
+                    sources[name] = await self._source_volume(ds)
+                except ApiError as exc:
+                    sources[name], source_errors[name] = None, f"cannot read its volume: {exc.message}"
+        verdict = evaluate_datasets(ws.spec.datasets, datasets, sources, source_errors)
         claims, storage = build_volume_claims(ws, settings)
 
         def gates_with(volume_error: str | None = None):

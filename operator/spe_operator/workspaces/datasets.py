@@ -61,11 +61,13 @@ class DatasetVerdict:
 
 
 def evaluate_datasets(requested: list[str], datasets: dict[str, Dataset | None],
-                      sources: dict[str, dict[str, Any] | None]) -> DatasetVerdict:
+                      sources: dict[str, dict[str, Any] | None],
+                      errors: dict[str, str] | None = None) -> DatasetVerdict:
     """DatasetsReady: every requested dataset exists, is Ready and has a known volume.
 
     ``datasets`` maps each requested name to its Dataset (None: missing); ``sources`` maps it
-    to the source PersistentVolume (None: not found)."""
+    to the source PersistentVolume (None: not found); ``errors`` says why a source could not
+    be read, where it could not."""
     mounts: list[DatasetMount] = []
     for name in requested:
         ds = datasets.get(name)
@@ -77,8 +79,9 @@ def evaluate_datasets(requested: list[str], datasets: dict[str, Dataset | None],
                 dataset=name, phase=phase.value if phase else "not yet ingested"))
         source = sources.get(name)
         if source is None:
-            detail = (f"PersistentVolume {ds.status.volume_name!r} not found" if ds.status.volume_name
-                      else "no status.volumeName")
+            detail = (errors or {}).get(name) or (
+                f"PersistentVolume {ds.status.volume_name!r} not found" if ds.status.volume_name
+                else "no status.volumeName")
             return DatasetVerdict(False, Reason.DATASET_VOLUME_MISSING, M.DATASET_VOLUME_MISSING.format(
                 dataset=name, detail=detail))
         mounts.append(DatasetMount(name, source))

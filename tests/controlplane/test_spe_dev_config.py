@@ -1,0 +1,74 @@
+"""spe-dev's command lines and fake nodes keep every address on loopback (no servers needed)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spe_dev import components
+from spe_dev.nodes import NODES, node_manifest
+from spe_dev.pki import Pki
+from spe_dev.settings import KWOK_FALLBACK_POD_CIDR, SERVICE_CIDR, Settings
+
+pytestmark = pytest.mark.controlplane
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+def all_argvs(tmp_path: Path) -> list[list[str]]:
+    s = Settings(home=tmp_path, bin_dir=tmp_path / "bin", ports={
+        "etcd": 1, "etcd_peer": 2, "apiserver": 3, "controller_manager": 4, "scheduler": 5, "kwok": 6})
+    pki = Pki(tmp_path / "pki")
+    return [
+        components.etcd_argv(s), components.apiserver_argv(s, pki),
+        components.controller_manager_argv(s, pki), components.scheduler_argv(s), components.kwok_argv(s),
+    ]
+
+
+def test_every_address_in_a_command_line_is_loopback(tmp_path):
+    seen = 0
+    for argv in all_argvs(tmp_path):
+        for arg in argv[1:]:
+            for ip in re.findall(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?:/\d+)?", arg):
+                assert ipaddress.ip_address(ip) in LOOPBACK, (argv[0], arg)
+                seen += 1
+            for host in re.findall(r"https?://([^:/]+)", arg):
+                if host.startswith("kubernetes.default"):
+                    continue  # the service-account issuer: a name in tokens, never dialled
+                assert host == "127.0.0.1", (argv[0], arg)
+    assert seen >= 10
+
+
+def test_cidrs_are_loopback():
+    for cidr in (SERVICE_CIDR, KWOK_FALLBACK_POD_CIDR, *(n.pod_cidr for n in NODES)):
+        assert ipaddress.ip_network(cidr).subnet_of(LOOPBACK), cidr
+
+
+def test_fake_nodes_match_the_design():
+    manifests = {n.name: node_manifest(n) for n in NODES}
+    gpu = {name: m for name, m in manifests.items() if "nvidia.com/gpu" in m["status"]["capacity"]}
+    assert len(manifests) - len(gpu) == 2  # two CPU-only nodes
+    products = {m["metadata"]["labels"]["nvidia.com/gpu.product"]: m["status"]["capacity"]["nvidia.com/gpu"]
+                for m in gpu.values()}
+    assert products == {"NVIDIA-A30": "4", "NVIDIA-L40S": "2"}
+    for m in gpu.values():
+        assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in m["spec"]["taints"]
+    for m in manifests.values():
+        assert m["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
+        for addr in m["status"]["addresses"]:
+            if addr["type"] == "InternalIP":
+                assert ipaddress.ip_address(addr["address"]) in LOOPBACK
+
+
+def test_kwok_stages_are_valid_stage_documents():
+    names = set()
+    for path in sorted(components.STAGES_DIR.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        assert doc["apiVersion"] == "kwok.x-k8s.io/v1alpha1" and doc["kind"] == "Stage", path
+        assert doc["spec"]["resourceRef"]["kind"] in ("Node", "Pod"), path
+        names.add(doc["metadata"]["name"])
+    assert {"spe-node-ready", "spe-node-heartbeat", "spe-pod-ready", "spe-pod-delete"} <= names
