@@ -53,26 +53,32 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def measure(cmd: list[str]) -> dict:
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = 0
-    done = threading.Event()
+def measure(cmd: list[str], logdir: Path, name: str) -> dict:
+    """Run cmd; wall time, CPU time (the process and the children it reaped,
+    i.e. the workers) and the peak resident memory of its process tree."""
+    out_path, err_path = logdir / f"{name}.out", logdir / f"{name}.err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        peak = 0
+        done = threading.Event()
 
-    def sample():
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
-            time.sleep(0.02)
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    out, err = proc.communicate()
-    seconds = time.perf_counter() - start
-    done.set()
-    t.join()
+        def sample():
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree_rss(proc.pid))
+                time.sleep(0.02)
+        t = threading.Thread(target=sample, daemon=True)
+        t.start()
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        t.join()
     if proc.returncode != 0:
-        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return {"seconds": seconds, "peak_rss_bytes": peak, "stdout": out.decode()[-300:]}
+        raise SystemExit(f"{name} failed ({proc.returncode}): {err_path.read_text()[-2000:]}")
+    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "peak_rss_bytes": peak, "stdout": out_path.read_text()[-300:]}
 
 
 def main() -> int:
@@ -97,21 +103,24 @@ def main() -> int:
     spe_cmd = [str(spe) if spe.exists() else "spe-ingest", "run", str(src), str(work / "spe"),
                "--key-file", str(key), "--site", "BENCH", "--project", "BENCH",
                "--workers", str(args.workers)]
-    runs["spe-ingest"] = measure(spe_cmd)
+    runs["spe-ingest"] = measure(spe_cmd, work, "spe-ingest")
     for peer in [p for p in args.peers.split(",") if p]:
-        runs[peer] = measure([PY, str(HERE / "peers.py"), peer, str(src), str(work / peer)])
+        runs[peer] = measure([PY, str(HERE / "peers.py"), peer, str(src), str(work / peer)],
+                             work, peer)
     for name, res in runs.items():
         out = work / ("spe" if name == "spe-ingest" else name)
         n_out = sum(1 for p in out.rglob("*.dcm"))
         res["files_in"] = args.files
         res["files_out"] = n_out
         res["files_per_second"] = args.files / res["seconds"]
+        res["files_per_cpu_second"] = args.files / res["cpu_seconds"]
         found = corpus.leaks(out, planted)
         res["leaked_identifiers"] = len(found)
         res["leak_examples"] = sorted(found)[:5]
     report = json.loads((work / "spe" / "report.json").read_text())
-    fastest_peer = max((r["files_per_second"] for n, r in runs.items() if n != "spe-ingest"),
-                       default=0)
+    peers = [r for n, r in runs.items() if n != "spe-ingest"]
+    fastest_peer = max((r["files_per_second"] for r in peers), default=0)
+    leanest_peer = max((r["files_per_cpu_second"] for r in peers), default=0)
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -120,23 +129,32 @@ def main() -> int:
         "workers": args.workers,
         "runs": runs,
         "spe_ingest_report_counts": report["counts"],
+        "machine_after": {"loadavg": os.getloadavg()},
         "ratio_vs_fastest_peer": (runs["spe-ingest"]["files_per_second"] / fastest_peer
                                   if fastest_peer else None),
+        "cpu_ratio_vs_leanest_peer": (runs["spe-ingest"]["files_per_cpu_second"] / leanest_peer
+                                      if leanest_peer else None),
     }
     results = REPO / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     path = results / f"ingest-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=1))
 
-    spe_fps = runs["spe-ingest"]["files_per_second"]
+    spe = runs["spe-ingest"]
     print(f"corpus: {args.files} files, spe-ingest --workers {args.workers}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'tool':18} {'seconds':>8} {'files/s':>8} {'peak RSS MiB':>13} "
-          f"{'spe-ingest is':>14} {'leaked ids':>11}")
+          f"{os.cpu_count()} CPUs, load average before {result['machine']['loadavg_before'][0]:.1f}"
+          f", after {os.getloadavg()[0]:.1f}")
+    print(f"{'tool':17} {'wall s':>7} {'files/s':>8} {'ratio':>6} {'CPU s':>7} "
+          f"{'files/CPU-s':>11} {'ratio':>6} {'peak RSS MiB':>12} {'leaked ids':>10}")
     for name, r in runs.items():
-        ratio = "-" if name == "spe-ingest" else f"{spe_fps / r['files_per_second']:.1f}x"
-        print(f"{name:18} {r['seconds']:8.2f} {r['files_per_second']:8.0f} "
-              f"{r['peak_rss_bytes'] / 2**20:13.0f} {ratio:>14} {r['leaked_identifiers']:11d}")
+        ratio = "-" if r is spe else f"{spe['files_per_second'] / r['files_per_second']:.1f}x"
+        cratio = "-" if r is spe else \
+            f"{spe['files_per_cpu_second'] / r['files_per_cpu_second']:.1f}x"
+        print(f"{name:17} {r['seconds']:7.2f} {r['files_per_second']:8.0f} {ratio:>6} "
+              f"{r['cpu_seconds']:7.2f} {r['files_per_cpu_second']:11.0f} {cratio:>6} "
+              f"{r['peak_rss_bytes'] / 2**20:12.0f} {r['leaked_identifiers']:10d}")
+    print("ratio: how many times more files per second (wall) / per CPU-second spe-ingest "
+          "processes than that tool")
     print(f"results: {path}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

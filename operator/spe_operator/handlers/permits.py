@@ -21,6 +21,8 @@ is state outside Kubernetes, will bring one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import os
 from datetime import datetime, timezone
@@ -57,6 +59,7 @@ STATUS_MANAGER = "spe-operator-permits"
 PERMIT_EVENT_NAMESPACE = "default"
 BOUNDARY_SLACK = 0.002  # wake just after the boundary, never just before it
 TERMINATING_RETRY = 1.0
+RESYNC_FRACTION = 0.9  # re-apply unchanged children at least every 0.9 x reconcile_interval
 PERMIT_COMPONENTS = frozenset(COMPONENTS.values())
 
 
@@ -68,6 +71,8 @@ async def start_permit_queue(memo: kopf.Memo, **_: Any) -> None:
     memo.permit_queue = ReconcileQueue(partial(reconcile_permit, memo), interval=settings.reconcile_interval,
                                        name="permit-reconcile")
     memo.permit_workspaces = {}
+    memo.permit_children = {}  # name -> (digest of the desired children, loop time of the last apply)
+    memo.permit_drift = set()  # permits with a child event since their children were last applied
     if memo.get("audit") is None:
         memo.audit = AuditHook.from_settings(settings.audit_log_path)
         memo.permit_audit_owned = True
@@ -86,7 +91,7 @@ async def stop_permit_queue(memo: kopf.Memo, **_: Any) -> None:
 async def permit_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
     name = body["metadata"]["name"]
     if type == "DELETED":
-        memo.permit_queue.forget(name)
+        _forget(memo, name)
         return
     memo.permit_queue.kick_if_changed(name, body["metadata"].get("generation"))
 
@@ -104,6 +109,7 @@ def _register_child_watch(api_version: str, kind: str) -> None:
     async def child_event(type: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
         # The initial listing (type None) needs no kick: the permits' own listing does that.
         if type is not None:
+            memo.permit_drift.add(labels[LABEL_PERMIT])
             memo.permit_queue.kick(labels[LABEL_PERMIT])
 
 
@@ -140,40 +146,42 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
     settings: SpeSettings = memo.settings
     body = await kube.get_or_none(PERMIT, name)
     if body is None:
-        memo.permit_queue.forget(name)
+        _forget(memo, name)
         return None
     if body["metadata"].get("deletionTimestamp"):
         return None  # going: the garbage collector removes the children
     permit = DataPermit.from_manifest(body)
     namespace = settings.permit_namespace(name)
-    info = evaluate(permit, _now())
-    log.debug("DataPermit %s: phase %s (recorded %s)", name, info.phase.value,
-              (body.get("status") or {}).get("phase"))
-
-    # 1. The urgent part of a phase change first: no workspace runs under a stopped permit.
-    workspaces = await _list_workspaces(kube, namespace)
-    stopped = await _stop_workspaces(kube, memo.audit, permit, info, workspaces)
-
-    # 2. A phase change is published before the children are touched (the hub, the gateway
-    #    and people read it), with the namespace's condition as last recorded.
+    now = _now()
+    info = evaluate(permit, now)
     recorded = DataPermitStatus.model_validate(body.get("status") or {})
+    workspaces = await _list_workspaces(kube, namespace)
+    actions = workspace_actions(info, workspaces)
+
+    # 1. What a phase change must do at once, together: stop every running workspace, and
+    #    publish the phase (with the namespace's condition as last recorded) for the hub, the
+    #    gateway and people to read.
+    urgent: list[Any] = [_stop(kube, ws) for ws in actions.stop]
     last_children = recorded.condition(ConditionType.NAMESPACE_READY)
+    early = None
     if info.phase != recorded.phase and last_children is not None:
         early = build_status(permit, info, ChildrenResult(last_children.status.value == "True", last_children.reason,
-                                                          last_children.message), workspaces, namespace, _now())
-        recorded = await _write_status(kube, permit, early)
+                                                          last_children.message), workspaces, namespace, now)
+        urgent.append(_write_status(kube, permit, early))
+    results = await asyncio.gather(*urgent)
+    stopped = [ws for ws, ok in zip(actions.stop, results) if ok]
+    recorded = early or recorded
 
-    # 3. The namespace and everything in it.
-    children, retry = await _apply_children(kube, permit, settings, info, namespace)
-
-    # 4. Events, audit, status.
+    # 2. Say why: on each workspace (condition, Event), on the permit (Event), in the audit trail.
+    await _explain_stops(kube, memo.audit, permit, info, stopped, actions.mark)
     for transition in transitions(permit, info, namespace):
         await _report(kube, memo.audit, permit, transition)
-    if stopped:
-        await _post_event(kube, _permit_ref(permit), PERMIT_EVENT_NAMESPACE, info.reason,
-                          f"Stopped {len(stopped)} workspace(s) in {namespace}: {', '.join(stopped)}. {info.message}",
-                          warning=True)
-    status = build_status(permit.model_copy(update={"status": recorded}), info, children, workspaces, namespace, _now())
+
+    # 3. The namespace and everything in it.
+    children, retry = await _sync_children(memo, permit, settings, info, namespace)
+
+    # 4. The status.
+    status = build_status(permit.model_copy(update={"status": recorded}), info, children, workspaces, namespace, now)
     if status.to_dict() != recorded.to_dict():
         await _write_status(kube, permit, status)
     memo.permit_queue.observed(name, permit.generation)
@@ -181,6 +189,12 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
         return retry
     wait = seconds_until(info.next_boundary, _now())
     return None if wait is None else wait + BOUNDARY_SLACK
+
+
+def _forget(memo: kopf.Memo, name: str) -> None:
+    memo.permit_queue.forget(name)
+    memo.permit_children.pop(name, None)
+    memo.permit_drift.discard(name)
 
 
 async def _write_status(kube: KubeClient, permit: DataPermit, status: DataPermitStatus) -> DataPermitStatus:
@@ -200,51 +214,76 @@ async def _list_workspaces(kube: KubeClient, namespace: str) -> list[Workspace]:
     return out
 
 
-async def _stop_workspaces(kube: KubeClient, audit: AuditHook, permit: DataPermit, info: PhaseInfo,
-                           workspaces: list[Workspace]) -> list[str]:
-    """Stop every running workspace while the phase says so, and say why on each one."""
-    actions = workspace_actions(info, workspaces)
-    stopped: list[str] = []
+async def _stop(kube: KubeClient, ws: Workspace) -> bool:
+    """spec.running=false (the admission webhook always lets a pure stop through)."""
+    try:
+        await kube.merge_patch(WORKSPACE, ws.name, stop_patch(), ws.namespace)
+    except ApiError as exc:
+        if exc.not_found:
+            return False
+        raise
+    return True
 
-    async def stop(ws: Workspace) -> None:
-        try:
-            await kube.merge_patch(WORKSPACE, ws.name, stop_patch(), ws.namespace)
-        except ApiError as exc:
-            if exc.not_found:
-                return
-            raise
-        stopped.append(ws.name)
-        await _post_event(kube, _ref(ws), ws.namespace, _ws_reason(info),
-                          Message.WORKSPACE_STOPPED_BY_PERMIT.format(detail=info.message), warning=True)
-        await audit.record("workspace.stopped", target=f"Workspace/{ws.namespace}/{ws.name}", permit=permit.name,
-                           details={"reason": _ws_reason(info), "by": "permit-reconciler"})
 
-    async def mark(ws: Workspace) -> None:
+async def _explain_stops(kube: KubeClient, audit: AuditHook, permit: DataPermit, info: PhaseInfo,
+                         stopped: list[Workspace], mark: list[Workspace]) -> None:
+    reason = _ws_reason(info)
+    message = Message.WORKSPACE_STOPPED_BY_PERMIT.format(detail=info.message)
+
+    async def condition(ws: Workspace) -> None:
         try:
             await kube.apply_status(permit_active_condition(ws, info, _now()), field_manager=STATUS_MANAGER)
         except ApiError as exc:
             if not exc.not_found:
                 raise
 
-    await asyncio.gather(*(stop(ws) for ws in actions.stop))
-    await asyncio.gather(*(mark(ws) for ws in actions.mark))
-    return sorted(stopped)
+    async def announce(ws: Workspace) -> None:
+        await _post_event(kube, _ref(ws), ws.namespace or "", reason, message, warning=True)
+        await audit.record("workspace.stopped", target=f"Workspace/{ws.namespace}/{ws.name}", permit=permit.name,
+                           details={"reason": reason, "by": "permit-reconciler"})
+
+    await asyncio.gather(*(condition(ws) for ws in mark), *(announce(ws) for ws in stopped))
+    if stopped:
+        names = ", ".join(sorted(ws.name for ws in stopped))
+        await _post_event(kube, _permit_ref(permit), PERMIT_EVENT_NAMESPACE, info.reason,
+                          f"Stopped {len(stopped)} workspace(s) in {stopped[0].namespace}: {names}. {info.message}",
+                          warning=True)
 
 
 def _ws_reason(info: PhaseInfo) -> str:
     return permit_phase_reason(info.phase.value)
 
 
-async def _apply_children(kube: KubeClient, permit: DataPermit, settings: SpeSettings, info: PhaseInfo,
-                          namespace: str) -> tuple[ChildrenResult, float | None]:
+async def _sync_children(memo: kopf.Memo, permit: DataPermit, settings: SpeSettings, info: PhaseInfo,
+                         namespace: str) -> tuple[ChildrenResult, float | None]:
+    """Apply and prune the children -- unless they are what was last applied, no child event
+    (drift) came since, and the last full apply is younger than the periodic interval."""
     desired = desired_children(permit, settings, info.phase)
+    digest = hashlib.sha256(json.dumps(desired, sort_keys=True).encode()).hexdigest()
+    loop = asyncio.get_running_loop()
+    drifted = permit.name in memo.permit_drift
+    memo.permit_drift.discard(permit.name)
+    last = memo.permit_children.get(permit.name)
+    if (last is not None and last[0] == digest and not drifted
+            and loop.time() - last[1] < settings.reconcile_interval * RESYNC_FRACTION):
+        return ChildrenResult(True), None
+    result, retry = await _apply_children(memo.kube, permit, desired, namespace)
+    if result.ok:
+        memo.permit_children[permit.name] = (digest, loop.time())
+    else:
+        memo.permit_children.pop(permit.name, None)
+    return result, retry
+
+
+async def _apply_children(kube: KubeClient, permit: DataPermit, desired: list[dict[str, Any]],
+                          namespace: str) -> tuple[ChildrenResult, float | None]:
     try:
         ns = await kube.apply(desired[0])
         if (ns.get("status") or {}).get("phase") == "Terminating":
             return ChildrenResult(False, Reason.NAMESPACE_TERMINATING,
                                   Message.PERMIT_NAMESPACE_TERMINATING.format(namespace=namespace)), TERMINATING_RETRY
         await asyncio.gather(*(kube.apply(child) for child in desired[1:]))
-        await prune_children(kube, permit.metadata.uid, desired, CHILD_KINDS[1:], namespace=namespace)
+        await prune_children(kube, permit.metadata.uid or "", desired, CHILD_KINDS[1:], namespace=namespace)
     except ApiError as exc:
         log.warning("DataPermit %s: children not applied: %s", permit.name, exc)
         result = ChildrenResult(False, Reason.FAILED,

@@ -100,6 +100,7 @@ class ReconcileQueue:
             slot.wake.clear()
             if self._slots.get(key) is not slot:
                 return
+            started = asyncio.get_running_loop().time()
             try:
                 requeue = await self._reconcile(key)
             except asyncio.CancelledError:
@@ -113,3 +114,5 @@ class ReconcileQueue:
                 slot.runs += 1
             slot.failures = 0
             delay = self._interval if requeue is None else min(max(requeue, 0.0), self._interval)
+            log.debug("%s of %s took %.3fs; next in %.3fs", self._name, key,
+                      asyncio.get_running_loop().time() - started, delay)
