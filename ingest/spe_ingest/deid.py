@@ -91,6 +91,7 @@ class Deidentifier:
         self.keys = keys
         self.site = site.encode()
         self.actions = profile.actions
+        self.safe_private = profile.safe_private
         self.lmd = (profile.year_dates or
                     "retain-longitudinal-modified-dates" in profile.options)
         self.lfd = "retain-longitudinal-full-dates" in profile.options
@@ -205,7 +206,7 @@ class Deidentifier:
             tag = el.tag
             group = tag >> 16
             if group & 1:
-                if self.p.safe_private and (tag & 0xFFFF) >= 0x1000:
+                if self.safe_private and (tag & 0xFFFF) >= 0x1000:
                     if creators_needed is None:
                         creators_needed = self._creators(elems)
                     creator = creators_needed[0].get((group, (tag & 0xFFFF) >> 8))

@@ -131,6 +131,8 @@ def finish(cfg, dst: Path, records: list[dict], started: float,
     report = {
         "tool": "spe-ingest", "version": __version__,
         "status": manifest["status"], "counts": totals,
+        "efficiency_percent": round(100 * totals["accepted"] / len(records), 1)
+        if records else 0.0,
         "outcomes": {k: dict(sorted(v.items())) for k, v in sorted(reasons.items())},
         "rejected": [{"input": r["input"], "reason": r["reason"]}
                      for r in records if r["outcome"] == "rejected"],

@@ -11,7 +11,7 @@ import pytest
 from .conftest import NAMESPACE, RESEARCHER, memory_store, start_gateway
 from .helpers import NOTES_TXT, SMALL_CELLS_CSV, png_with_text, run_cli, zip_members
 
-pytestmark = [pytest.mark.egress, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.egress, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(600)]
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import pytest
 
 from .conftest import NAMESPACE, RESEARCHER, WORKSPACE
 
-pytestmark = [pytest.mark.egress, pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.egress, pytest.mark.slow, pytest.mark.asyncio(loop_scope="session"),
+              pytest.mark.timeout(600)]
 
 UPLOADS = 50
 SIZE = 10 * 1024 * 1024

@@ -95,3 +95,28 @@ async def test_kick_if_changed_skips_the_generation_already_reconciled():
     q.forget("a")
     assert "a" not in q
     await q.close()
+
+
+async def test_a_deadline_preempts_a_slow_reconcile_started_before_it():
+    loop = asyncio.get_running_loop()
+    log = []
+    release = asyncio.Event()
+
+    async def reconcile(key):
+        log.append(("start", loop.time()))
+        if len(log) == 1:
+            return 0.2  # "my boundary is in 200 ms"
+        if len(log) == 2:
+            await release.wait()  # a kicked reconcile that would run past the boundary
+        return None
+
+    q = ReconcileQueue(reconcile, interval=60)
+    q.kick("a")
+    await _until(lambda: len(log) == 1)
+    first = log[0][1]
+    await asyncio.sleep(0.05)
+    q.kick("a")  # starts a slow run at ~50 ms
+    await _until(lambda: len(log) == 3, timeout=2)
+    assert 0.18 <= log[2][1] - first <= 0.35, "the fresh run starts at the boundary, not after the slow one"
+    release.set()
+    await q.close()

@@ -10,6 +10,12 @@ So the schedule lives here, beside Kopf, and the Kopf handlers merely ``kick`` a
 Guarantees: one reconcile per key at a time (no interleaving of two reconciles of the same
 permit); kicks during a reconcile coalesce into exactly one follow-up run; a reconcile returns
 the seconds until it wants to run again, which the worker honours to the millisecond.
+
+A deadline preempts: when a reconcile asked to run again sooner than the periodic interval
+(a validity boundary), and a reconcile started by a kick is still running when that moment
+comes, the running one is cancelled and a fresh one starts at once -- otherwise a slow
+reconcile begun a moment before notAfter would keep the permit Active for its whole duration.
+Reconciles are idempotent and safe to interrupt at any line, so cancelling one loses nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ class _Slot:
     failures: int = 0
     generation: int | None = None  # last generation reconciled (for kick_if_changed)
     runs: int = 0
+    deadline: float | None = None  # loop time a reconcile asked to run again by (sooner than the interval)
+    preempted: int = 0
 
 
 class ReconcileQueue:
@@ -90,6 +98,7 @@ class ReconcileQueue:
     # --- the worker ----------------------------------------------------------------------
 
     async def _worker(self, key: str, slot: _Slot) -> None:
+        loop = asyncio.get_running_loop()
         delay: float | None = 0.0
         while self._slots.get(key) is slot:
             if not slot.wake.is_set():
@@ -100,19 +109,52 @@ class ReconcileQueue:
             slot.wake.clear()
             if self._slots.get(key) is not slot:
                 return
-            started = asyncio.get_running_loop().time()
+            started = loop.time()
             try:
-                requeue = await self._reconcile(key)
+                requeue = await self._run_once(key, slot)
             except asyncio.CancelledError:
                 raise
+            except _Preempted:
+                slot.preempted += 1
+                log.debug("%s of %s preempted by its deadline after %.3fs", self._name, key, loop.time() - started)
+                delay = 0.0
+                continue
             except Exception:  # noqa: BLE001 - any failure is retried with backoff
                 slot.failures += 1
                 delay = min(BACKOFF_MAX, BACKOFF_MIN * 2 ** (slot.failures - 1))
+                slot.deadline = None
                 log.exception("%s of %s failed (attempt %d); retrying in %.1fs", self._name, key, slot.failures, delay)
                 continue
             finally:
                 slot.runs += 1
             slot.failures = 0
             delay = self._interval if requeue is None else min(max(requeue, 0.0), self._interval)
-            log.debug("%s of %s took %.3fs; next in %.3fs", self._name, key,
-                      asyncio.get_running_loop().time() - started, delay)
+            slot.deadline = loop.time() + delay if delay < self._interval else None
+            log.debug("%s of %s took %.3fs; next in %.3fs", self._name, key, loop.time() - started, delay)
+
+    async def _run_once(self, key: str, slot: _Slot) -> float | None:
+        """One reconcile; cancelled and restarted when the deadline passes while it runs."""
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._reconcile(key))
+        deadline = slot.deadline
+        if deadline is None or deadline <= loop.time():
+            slot.deadline = None
+            return await task
+        try:
+            done, _ = await asyncio.wait({task}, timeout=deadline - loop.time())
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if done:
+            return task.result()
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - it is being replaced
+            pass
+        slot.deadline = None
+        raise _Preempted()
+
+
+class _Preempted(Exception):
+    """The running reconcile was cancelled at its deadline; run a fresh one now."""
