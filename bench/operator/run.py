@@ -109,6 +109,16 @@ def workspace(i: int, permits: int) -> dict[str, Any]:
 
 # --- measuring --------------------------------------------------------------------------------
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def rss_bytes(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -182,6 +192,7 @@ async def run_size(kube: KubeClient, size: int, permits: int, rate: float, concu
     sampler = asyncio.create_task(sample())
     await asyncio.sleep(1.0)  # the watch is open before the first create
     rss_before = rss_bytes(pid)
+    cpu_before = cpu_seconds(pid)
     sem = asyncio.Semaphore(concurrency)
     errors: list[str] = []
 
@@ -233,6 +244,7 @@ async def run_size(kube: KubeClient, size: int, permits: int, rate: float, concu
         "ready_p50_s": _r(percentile(ready, 50)), "ready_p99_s": _r(percentile(ready, 99)),
         "ready_max_s": _r(max(ready) if ready else None), "ready_mean_s": _r(statistics.fmean(ready) if ready else None),
         "operator_first_status_p50_s": _r(percentile(first, 50)), "operator_first_status_p99_s": _r(percentile(first, 99)),
+        "operator_cpu_s": round(cpu_seconds(pid) - cpu_before, 1),
         "operator_rss_before_mib": round(rss_before / 2**20, 1),
         "operator_rss_peak_mib": round(max(samples, default=0) / 2**20, 1),
         "operator_rss_end_mib": round(rss_bytes(pid) / 2**20, 1),
@@ -279,8 +291,10 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
     env = dict(os.environ, KUBECONFIG=kubeconfig, SPE_ENCRYPTED_STORAGE_CLASSES="spe-encrypted",
                SPE_DEFAULT_STORAGE_CLASS="spe-encrypted", SPE_WEBHOOK_ENABLED="false" if args.no_webhook else "true",
                SPE_WEBHOOK_PORT=str(9443 + PORT_OFFSET))
-    operator = subprocess.Popen([str(VENV_BIN / "spe-operator"), "run"], env=env, stdout=open(log_path, "w"),
-                                stderr=subprocess.STDOUT)
+    command = [str(VENV_BIN / "spe-operator"), "run"]
+    if args.profile:
+        command = [sys.executable, str(HERE / "profiled.py"), args.profile]
+    operator = subprocess.Popen(command, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     results: list[dict[str, Any]] = []
     try:
         for node in bench_nodes(args.nodes):
@@ -317,12 +331,12 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
 
 def table(results: list[dict[str, Any]]) -> str:
     head = ("workspaces", "ready", "create→Ready p50 s", "p99 s", "max s", "operator status p50 s", "p99 s",
-            "RSS peak MiB", "RSS end MiB")
+            "operator CPU s", "RSS peak MiB", "RSS end MiB")
     rows = [head]
     for r in results:
         rows.append((str(r["workspaces"]), f"{r['ready']}/{r['created']}", str(r["ready_p50_s"]), str(r["ready_p99_s"]),
                      str(r["ready_max_s"]), str(r["operator_first_status_p50_s"]),
-                     str(r["operator_first_status_p99_s"]), str(r["operator_rss_peak_mib"]),
+                     str(r["operator_first_status_p99_s"]), str(r["operator_cpu_s"]), str(r["operator_rss_peak_mib"]),
                      str(r["operator_rss_end_mib"])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
@@ -338,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for all Ready, per size")
     parser.add_argument("--no-webhook", action="store_true", help="run the operator without its admission webhook")
     parser.add_argument("--keep", action="store_true", help="leave the bench control plane running")
+    parser.add_argument("--profile", metavar="FILE", help="run the operator under cProfile, stats to FILE")
     parser.add_argument("--crds", default=str(REPO / "crds"), help="CRD directory to install (default: crds/)")
     args = parser.parse_args(argv)
 

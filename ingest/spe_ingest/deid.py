@@ -13,10 +13,10 @@ import struct
 from dataclasses import dataclass, field
 from hashlib import blake2b, sha256
 
-from pydicom.datadict import tag_for_keyword as _t
-from pydicom.uid import UID_dictionary
 
 from . import __version__
+from .dictionary import is_image_storage
+from .dictionary import tag as _t
 from .dicomio import (PIXEL_DATA, DicomError, Elem, Encoder, file_bytes, implicit_vr, parse,
                       text)
 from .keep import KEEP_TAGS, SAFE_PRIVATE
@@ -55,6 +55,7 @@ DUMMY_VALUES = {b"PN": b"ANONYMOUS", b"DA": b"19000101", b"TM": b"000000",
                 b"DT": b"19000101000000", b"AS": b"000Y", b"DS": b"0", b"IS": b"0"}
 TEXTUAL = frozenset(b"AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT".split())
 FREE_TEXT = frozenset(b"LO LT PN SH ST UC UT".split())
+_UID_RE = re.compile(r"[0-9][0-9.]{0,63}")
 GENERIC_PATTERNS = re.compile(
     r"\b\d{4}[-./]?\d{2}[-./]?\d{2}\b|\b\d{1,2}[-./]\d{1,2}[-./]\d{2,4}\b"
     r"|\d{5,}|[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d")
@@ -75,8 +76,7 @@ class Outcome:
 
 
 def _is_image_class(uid: str) -> bool:
-    entry = UID_dictionary.get(uid)
-    return bool(entry) and "Image Storage" in entry[0]
+    return is_image_storage(uid)
 
 
 def _decode_us(raw: bytes, little: bool) -> int | None:
@@ -153,7 +153,7 @@ class Deidentifier:
         self.qi = {}
 
         keep_uids = "retain-uids" in self.p.options
-        sop_new = sop_raw if keep_uids else self.keys.uid(sop_raw.encode()).decode()
+        sop_new = self._uid_for_path(sop_raw, keep_uids)
         out = self._dataset(parsed.elems, False, 0)
         out = self._finish(out, top, sop_class, sop_new)
         out.sort(key=lambda x: x[0])
@@ -162,9 +162,8 @@ class Deidentifier:
 
         study = val(T["StudyInstanceUID"])
         series = val(T["SeriesInstanceUID"])
-        if not keep_uids:
-            study = self.keys.uid(study.encode()).decode() if study else "no-study"
-            series = self.keys.uid(series.encode()).decode() if series else "no-series"
+        study = self._uid_for_path(study, keep_uids) if study else "no-study"
+        series = self._uid_for_path(series, keep_uids) if series else "no-series"
         area = "quarantine" if reason else "data"
         relpath = f"{area}/{self.patient}/{study}/{series}/{sop_new}.dcm"
         phash = ""
@@ -172,6 +171,13 @@ class Deidentifier:
             phash = blake2b(buf[pixel.vstart:pixel.vend], digest_size=16).hexdigest()
         return Outcome("quarantined" if reason else "accepted", reason, blob, relpath,
                        self.patient, study, series, sop_new, phash, self.qi)
+
+    def _uid_for_path(self, uid: str, keep: bool) -> str:
+        """The UID as written, and as a path component: a retained UID that is
+        not a well-formed UID (it could hold '/' or '..') is replaced."""
+        if keep and _UID_RE.fullmatch(uid):
+            return uid
+        return self.keys.uid(uid.encode()).decode()
 
     def _short_pixels(self, top, pixel: Elem, little: bool) -> bool:
         buf = self.buf
@@ -301,7 +307,7 @@ class Deidentifier:
         elif act == YEAR:
             value = self._year(raw, vr)
         elif act == CLEAN:
-            value = self._clean(raw) if vr in FREE_TEXT else raw
+            value = self._clean(raw) if vr in FREE_TEXT or vr == b"UN" else raw
         elif act == SITE:
             value = self.site
         else:  # KEEP reached through a clean walk

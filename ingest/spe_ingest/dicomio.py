@@ -16,7 +16,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from pydicom.datadict import dictionary_VR
+from .dictionary import vr as dictionary_vr
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -75,10 +75,7 @@ def implicit_vr(tag: int) -> bytes:
         if tag >> 16 & 1:
             vr = b"UN"
         else:
-            try:
-                text = dictionary_VR(tag)
-            except KeyError:
-                text = "UN"
+            text = dictionary_vr(tag) or "UN"
             # ambiguous VRs: pick the first; values are copied as bytes anyway
             vr = text.split(" or ")[0][:2].encode() if text else b"UN"
             if vr not in VALID_VRS:

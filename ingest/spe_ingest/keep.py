@@ -10,7 +10,7 @@ parameter, never free text that a person types.
 """
 from __future__ import annotations
 
-from pydicom.datadict import tag_for_keyword
+from .dictionary import tag as tag_for_keyword
 
 KEEP_KEYWORDS = """
 SpecificCharacterSet ImageType SOPClassUID Modality
@@ -72,19 +72,15 @@ MRImageFrameTypeSequence FrameType ContentQualification
 KEEP_TAGS = frozenset(tag_for_keyword(k) for k in KEEP_KEYWORDS)
 assert None not in KEEP_TAGS, [k for k in KEEP_KEYWORDS if tag_for_keyword(k) is None]
 
-# PS3.15 Table E.3.10-1 "Exemplary Safe Private Attributes" -- a conservative
-# subset: (private creator, group, element within the block).  Only these are
-# kept with retain-safe-private; their private creator element is kept too.
+# PS3.15 Table E.3.10-1 "Exemplary Safe Private Attributes" -- a deliberately
+# small subset (diffusion parameters): (private creator, group, element within
+# the block).  Only these are kept with retain-safe-private, together with
+# their private creator element.  Extend only from the standard's table.
 SAFE_PRIVATE = frozenset({
     ("SIEMENS MR HEADER", 0x0019, 0x0C),   # B_value
     ("SIEMENS MR HEADER", 0x0019, 0x0D),   # DiffusionDirectionality
     ("SIEMENS MR HEADER", 0x0019, 0x0E),   # DiffusionGradientDirection
     ("SIEMENS MR HEADER", 0x0019, 0x27),   # B_matrix
     ("GEMS_PARM_01", 0x0043, 0x39),        # slop_int_6..9 (b-value)
-    ("GEMS_ACQU_01", 0x0019, 0xBB),        # user data (diffusion direction)
-    ("GEMS_ACQU_01", 0x0019, 0xBC),
-    ("GEMS_ACQU_01", 0x0019, 0xBD),
-    ("Philips Imaging DD 001", 0x2001, 0x03),  # diffusion b-factor
-    ("Philips MR Imaging DD 001", 0x2005, 0x0D),  # scale intercept
-    ("Philips MR Imaging DD 001", 0x2005, 0x0E),  # scale slope
+    ("Philips Imaging DD 001", 0x2001, 0x03),  # Diffusion B-Factor
 })

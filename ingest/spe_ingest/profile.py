@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydicom.datadict import tag_for_keyword
+from .dictionary import tag as tag_for_keyword
 
 from . import rules
 

@@ -153,7 +153,7 @@ class WorkspaceMessage:
     TOOL_APPROVED = "Tool {tool!r} is approved ({image})."
     WITHIN_CEILINGS = "Within the ceilings of DataPermit {permit!r}."
     STOPPED = "The server is stopped (spec.running is false); volumes are kept."
-    STOPPED_IDLE = "Stopped after {minutes} idle minutes (last activity {last})."
+    STOPPED_IDLE = "Stopped after {minutes} idle minutes; volumes are kept. Set spec.running to true to start again."
     STOPPING = "The server is stopping."
     STARTING = "The server is starting on node {node}."
     WAITING_FOR_POD = "Waiting for the server's pod to be created."

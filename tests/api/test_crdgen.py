@@ -14,17 +14,19 @@ from .helpers import ROOT
 
 pytestmark = pytest.mark.api
 
-CRD_DIR = ROOT / "crds"
+CRD_DIRS = [ROOT / "crds", ROOT / "manifests" / "base" / "crds"]
 
 
-def test_crds_directory_matches_the_models():
+@pytest.mark.parametrize("crd_dir", CRD_DIRS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_crds_directory_matches_the_models(crd_dir):
     expected = rendered_crds()
-    on_disk = {p.name: p.read_text() for p in CRD_DIR.glob("*.yaml")}
+    on_disk = {p.name: p.read_text() for p in crd_dir.glob("*.yaml")}
     stale = sorted(set(on_disk) - set(expected))
     missing = sorted(set(expected) - set(on_disk))
     changed = sorted(n for n in set(expected) & set(on_disk) if expected[n] != on_disk[n])
     assert not (stale or missing or changed), (
-        f"crds/ is out of date (stale {stale}, missing {missing}, changed {changed}): run `spe-operator crds`")
+        f"{crd_dir} is out of date (stale {stale}, missing {missing}, changed {changed}): "
+        f"run `spe-operator crds -o {crd_dir.relative_to(ROOT)}`")
 
 
 def test_write_crds_is_idempotent_and_drops_stale(tmp_path: Path):

@@ -71,6 +71,17 @@ def test_uids_are_2_25_and_references_stay_consistent(ct_bytes):
     assert kept.SOPInstanceUID == "1.2.3.4.5"
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_retained_uids_cannot_escape_dst(ct_bytes):
+    ds = make_image(ct_bytes, patient="A", pid="1", study="../../etc", series="1.2/3",
+                    sop="1.2.3.4.5", pixel_seed=1)
+    res = _deid(["retain-uids"]).run(to_bytes(ds))
+    parts = res.relpath.split("/")
+    assert len(parts) == 5 and ".." not in parts
+    assert parts[2].startswith("2.25.") and parts[3].startswith("2.25.")
+    assert parts[4] == "1.2.3.4.5.dcm"
+
+
 def test_modified_dates_shift_per_patient_and_keep_intervals(ct_bytes):
     deid = _deid(["retain-longitudinal-modified-dates"])
     a = make_image(ct_bytes, patient="A", pid="P1", study="1.2.3", series="1.2.3.4",
@@ -255,3 +266,27 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path, ct_bytes, key_file
     # and once more: nothing changes
     assert ingest(src, dst, key_file) == 0
     assert _outputs(dst) == _outputs(tmp_path / "fresh")
+
+
+def test_worker_records_are_small_and_carry_no_data(tmp_path, ct_bytes):
+    """Memory stays bounded: workers hand back records, never data sets."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    simple_tree(src, ct_bytes, patients=1, per_patient=3)
+    (dst / "data").mkdir(parents=True)
+    pipeline._init_worker(compile_profile("basic", []), b"k" * 32, "S", str(src), str(dst))
+    rels = sorted(str(p.relative_to(src)) for p in src.rglob("*.dcm"))
+    records = pipeline._process_chunk([(f"id{i}", r, "0:0") for i, r in enumerate(rels)])
+    assert [r["outcome"] for r in records] == ["accepted"] * 3
+    for rec in records:
+        assert len(json.dumps(rec)) < 1024
+        assert not any(isinstance(v, bytes) for v in rec.values())
+
+
+def test_progress_only_when_enabled(capsys):
+    quiet = pipeline._Progress(False, 10)
+    quiet.update(5, final=True)
+    assert capsys.readouterr().err == ""
+    loud = pipeline._Progress(True, 10)
+    loud.update(5, final=True)
+    err = capsys.readouterr().err
+    assert "5 files" in err and "files/s" in err and "ETA" in err

@@ -50,8 +50,21 @@ class Kube:
                 return None
             raise
 
+    def _retrying(self, call: Callable[[], Any]) -> Any:
+        """Sessions of several people share the developer cluster, each with its own fail-closed
+        webhook; while another session restarts its operator, its webhook refuses everything for
+        a moment. Retry that (only that) for a few seconds."""
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                return call()
+            except HttpError as err:
+                if err.status != 500 or "failed calling webhook" not in err.body or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+
     def create(self, path: str, obj: dict) -> dict:
-        return self.api.create(path, obj)
+        return self._retrying(lambda: self.api.create(path, obj))
 
     def delete(self, path: str) -> None:
         try:
@@ -61,7 +74,7 @@ class Kube:
                 raise
 
     def merge(self, path: str, patch: dict) -> dict:
-        return self.api.call("PATCH", path, patch, "application/merge-patch+json")
+        return self._retrying(lambda: self.api.call("PATCH", path, patch, "application/merge-patch+json"))
 
     def permit(self, name: str) -> dict | None:
         return self.get(f"{API}/datapermits/{name}")

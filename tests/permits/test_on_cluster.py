@@ -228,3 +228,20 @@ def test_deleting_the_permit_removes_its_namespace_and_everything_in_it(kube, pe
     wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}") is None, 90, interval=0.5, what="namespace gone")
     assert kube.permit(name) is None
     assert "finalizers" not in (kube.get(f"/api/v1/namespaces/{ns}") or {}).get("metadata", {})
+
+
+def test_the_policies_select_the_workspace_servers_pods(kube, permits, world):
+    """The NetworkPolicies and the Workspace reconciler agree on the label of server pods."""
+    name, ns = _ready_permit(kube, permits)
+    make_workspace(kube, world, name, "ws", running=True)
+    pods = wait_for(lambda: kube.items(f"/api/v1/namespaces/{ns}/pods"), 60, interval=0.25,
+                    what="the workspace's server pod")
+    policies = {p["metadata"]["name"]: p for p in
+                kube.items(f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies")}
+    for pod in pods:
+        labels = pod["metadata"].get("labels", {})
+        for policy in policies.values():
+            selector = policy["spec"]["podSelector"]
+            assert all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+            for expr in selector.get("matchExpressions") or []:
+                assert expr["operator"] == "Exists" and expr["key"] in labels, (policy["metadata"]["name"], labels)

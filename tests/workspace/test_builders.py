@@ -394,3 +394,16 @@ def test_over_the_ceiling_blocks_the_newest_only():
 
 
 L40S_ONE = {"count": 1, "model": "NVIDIA-L40S"}
+
+
+@pytest.mark.parametrize("stop_reason, pod, reason", [
+    ("IdleTimeout", POD_READY, Reason.IDLE_TIMEOUT),
+    ("IdleTimeout", None, Reason.IDLE_TIMEOUT),
+    (None, POD_READY, Reason.STOPPING),
+])
+def test_why_a_server_stopped_is_kept(stop_reason, pod, reason):
+    ws = ws_model(running=False)
+    st = status.build_status(status.StatusInputs(ws=ws, gates=ok_gates(ws), pod=pod, url="u", now=NOW,
+                                                 stop_reason=stop_reason))
+    assert st.phase == WorkspacePhase.STOPPED
+    assert get_condition(st.conditions, ConditionType.READY).reason == reason

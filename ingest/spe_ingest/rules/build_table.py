@@ -20,11 +20,12 @@ row are written as masks.
 
 Usage::
 
-    python -m spe_ingest.rules.build_table          # rewrite the TSV
-    python -m spe_ingest.rules.build_table --check  # exit 1 if it would change
+    python -m spe_ingest.rules.build_table          # rewrite the TSV and dictionary.json
+    python -m spe_ingest.rules.build_table --check  # exit 1 if either would change
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -44,6 +45,7 @@ FLAG_CELLS = {
 }
 TSV = Path(__file__).with_name("ps3.15_e1-1.tsv")
 SOURCE = Path(__file__).with_name("ps3.15_e1-1.source")
+DICTIONARY = Path(__file__).with_name("dictionary.json")
 
 # Masked rows: (tag mask, name, basic, flags, is date/time)
 MASK_ROWS = [
@@ -119,16 +121,34 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_dictionary() -> str:
+    """keyword -> tag, tag -> VR and the image storage SOP classes, from pydicom."""
+    from pydicom.datadict import DicomDictionary
+    from pydicom.uid import UID_dictionary
+
+    keywords, vrs = {}, {}
+    for tag, (vr, _vm, _name, _retired, keyword) in sorted(DicomDictionary.items()):
+        vrs[f"{tag:08X}"] = vr
+        if keyword:
+            keywords[keyword] = f"{tag:08X}"
+    images = sorted(uid for uid, entry in UID_dictionary.items()
+                    if "Image Storage" in entry[0])
+    return json.dumps({"keywords": keywords, "vr": vrs, "image_storage": images},
+                      sort_keys=True, separators=(",", ":")) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    text = render()
+    outputs = {TSV: render(), DICTIONARY: render_dictionary()}
     if "--check" in argv:
-        if TSV.read_text() != text:
-            print(f"{TSV} is out of date; run build_table.py", file=sys.stderr)
-            return 1
-        return 0
-    TSV.write_text(text)
-    print(f"wrote {TSV} ({text.count(chr(10)) - 2} rows)")
+        stale = [p for p, text in outputs.items()
+                 if not p.is_file() or p.read_text() != text]
+        for path in stale:
+            print(f"{path} is out of date; run build_table.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in outputs.items():
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
 
 

@@ -157,30 +157,28 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
     recorded = DataPermitStatus.model_validate(body.get("status") or {})
     workspaces = await _list_workspaces(kube, namespace)
     actions = workspace_actions(info, workspaces)
+    log.debug("DataPermit %s: phase %s (recorded %s), %d workspace(s), %d to stop",
+              name, info.phase.value, recorded.phase, len(workspaces), len(actions.stop))
 
-    # 1. What a phase change must do at once, together: stop every running workspace, and
-    #    publish the phase (with the namespace's condition as last recorded) for the hub, the
-    #    gateway and people to read.
-    urgent: list[Any] = [_stop(kube, ws) for ws in actions.stop]
-    last_children = recorded.condition(ConditionType.NAMESPACE_READY)
-    early = None
-    if info.phase != recorded.phase and last_children is not None:
-        early = build_status(permit, info, ChildrenResult(last_children.status.value == "True", last_children.reason,
-                                                          last_children.message), workspaces, namespace, now)
-        urgent.append(_write_status(kube, permit, early))
-    results = await asyncio.gather(*urgent)
+    # 1. What a phase change must do at once, in this order: stop every running workspace; say
+    #    why (Events, audit records -- before the status, so a reconcile interrupted after the
+    #    status write cannot lose them: at least once); publish the phase (with the namespace's
+    #    condition as last recorded) for the hub, the gateway and people to read. A permit that
+    #    reads Expired has no running workspace.
+    results = await asyncio.gather(*(_stop(kube, ws) for ws in actions.stop))
     stopped = [ws for ws, ok in zip(actions.stop, results) if ok]
-    recorded = early or recorded
+    await asyncio.gather(_explain_stops(kube, memo.audit, permit, info, stopped, actions.mark),
+                         *(_report(kube, memo.audit, permit, t) for t in transitions(permit, info, namespace)))
+    last_children = recorded.condition(ConditionType.NAMESPACE_READY)
+    if info.phase != recorded.phase and last_children is not None:
+        recorded = await _write_status(kube, permit, build_status(
+            permit, info, ChildrenResult(last_children.status.value == "True", last_children.reason,
+                                         last_children.message), workspaces, namespace, now))
 
-    # 2. Say why: on each workspace (condition, Event), on the permit (Event), in the audit trail.
-    await _explain_stops(kube, memo.audit, permit, info, stopped, actions.mark)
-    for transition in transitions(permit, info, namespace):
-        await _report(kube, memo.audit, permit, transition)
-
-    # 3. The namespace and everything in it.
+    # 2. The namespace and everything in it.
     children, retry = await _sync_children(memo, permit, settings, info, namespace)
 
-    # 4. The status.
+    # 3. The status.
     status = build_status(permit.model_copy(update={"status": recorded}), info, children, workspaces, namespace, now)
     if status.to_dict() != recorded.to_dict():
         await _write_status(kube, permit, status)

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,6 +47,7 @@ STATEFULSET = kind_for("apps/v1", "StatefulSet")
 PV = kind_for("v1", "PersistentVolume")
 PVC = kind_for("v1", "PersistentVolumeClaim")
 MAX_BACKOFF = 60.0
+SLOW_RECONCILE = 1.0  # seconds: a reconcile slower than this is logged
 DEADLINE_SLACK = 0.05  # seconds after a deadline, so the clock has surely passed it
 
 
@@ -117,9 +119,13 @@ class WorkspaceController:
             key = await self._queue.get()
             self._queued.discard(key)
             self._active.add(key)
+            started = time.monotonic()
             try:
                 await self.reconcile(key)
                 self._failures.pop(key, None)
+                elapsed = time.monotonic() - started
+                if elapsed > SLOW_RECONCILE:
+                    log.info("reconcile of workspace %s/%s took %.2fs", *key, elapsed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one workspace must not stop the others

@@ -63,13 +63,14 @@ def _phase_and_ready(i: StatusInputs) -> tuple[WorkspacePhase, bool, str, str]:
     """(phase, ready, Ready reason, Ready message)."""
     ws, pod = i.ws, i.pod
     if not ws.spec.running:
+        # Why it is stopped matters more than whether its pod is still terminating.
+        if i.stop_reason == Reason.IDLE_TIMEOUT:
+            return (WorkspacePhase.STOPPED, False, Reason.IDLE_TIMEOUT,
+                    M.STOPPED_IDLE.format(minutes=ws.spec.idle_timeout_minutes))
+        if not i.gates.permit.ok:
+            return WorkspacePhase.STOPPED, False, i.gates.permit.reason, i.gates.permit.message
         if pod is not None:
             return WorkspacePhase.STOPPED, False, Reason.STOPPING, M.STOPPING
-        if i.stop_reason == Reason.IDLE_TIMEOUT:
-            return WorkspacePhase.STOPPED, False, Reason.IDLE_TIMEOUT, M.STOPPED
-        failure = i.gates.permit if not i.gates.permit.ok else None
-        if failure is not None:
-            return WorkspacePhase.STOPPED, False, failure.reason, failure.message
         return WorkspacePhase.STOPPED, False, Reason.STOPPED, M.STOPPED
     failure = i.gates.first_failure
     if failure is not None:
