@@ -50,8 +50,11 @@ class OutputReviewPhase(StrEnum):
     AWAITING_REVIEW = "AwaitingReview"
     APPROVED = "Approved"
     REJECTED = "Rejected"
+    RETURNED = "Returned"
+    WITHDRAWN = "Withdrawn"
     RELEASED = "Released"
     EXPIRED = "Expired"
+    CANCELLED = "Cancelled"
 
 
 class CheckResult(StrEnum):
@@ -86,7 +89,7 @@ class Vote(SpeModel):
 class OutputReviewStatus(Status):
     """Checks, votes and the outcome."""
 
-    phase: OutputReviewPhase | None = Field(None, description="Submitted, Checking, AwaitingReview, Approved, Rejected, Released or Expired.")
+    phase: OutputReviewPhase | None = Field(None, description="Submitted, Checking, AwaitingReview, Approved, Rejected, Returned (changes requested), Withdrawn, Released, Expired or Cancelled (permit revoked).")
     permit: DNS1123Label | None = Field(None, description="The DataPermit the workspace works under.")
     checks: list[FileCheck] = Field(default_factory=list, max_length=10 * MAX_FILES, description="Automatic check results per file.")
     votes: list[Vote] = Field(default_factory=list, max_length=20, description="Reviewers' votes.")
