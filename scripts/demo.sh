@@ -20,10 +20,14 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-echo "==> installing the CRDs and the operator's base manifests"
+echo "==> installing the CRDs, the spe-system namespace, service accounts and RBAC"
+# The operator runs on this machine (not as the Deployment in manifests/base/operator.yaml), so
+# its webhook is served on loopback and it registers that configuration itself.
 kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for condition=established --timeout=60s crd --all >/dev/null
-[ -f manifests/dev/kustomization.yaml ] && kubectl apply --server-side -k manifests/dev >/dev/null
+for f in namespace serviceaccounts operator-rbac permit-roles; do
+  kubectl apply --server-side -f "manifests/base/$f.yaml" >/dev/null
+done
 
 echo "==> starting the operator (log: .cache/demo-operator.log)"
 mkdir -p .cache
@@ -36,12 +40,20 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 
-echo "==> applying the examples"
-for f in examples/*.yaml; do
-  [ -e "$f" ] || continue
-  kubectl apply --server-side -f "$f" || echo "   (could not apply $f; see the message above)"
+echo "==> applying the examples: the tool, the datasets, the permit, then its workspace"
+# In dependency order: the admission webhook refuses a permit naming datasets that do not exist
+# and a workspace whose permit is not Active yet.
+for f in tool-jupyterlab dataset-prostate-mr dataset-lung-ct datapermit; do
+  kubectl apply --server-side -f "examples/$f.yaml"
 done
-sleep 5
+for _ in $(seq 1 30); do
+  phase=$(kubectl get -f examples/datapermit.yaml -o jsonpath='{.status.phase}' 2>/dev/null || true)
+  [ "$phase" = "Active" ] && break
+  sleep 1
+done
+kubectl apply --server-side -f examples/workspace.yaml || echo "   (the workspace was refused; see the message above)"
+echo "   (examples/outputreview.yaml is created by the egress gateway's identity only; not applied here)"
+sleep 3
 
 echo "==> what exists now"
 kubectl get nodes -L nvidia.com/gpu.product
