@@ -78,3 +78,22 @@ def test_unknown_ledger_versions_are_ignored():
     entry = dict(released_table_fingerprint(RELEASED), version=999)
     _, got = diff_findings(b"ward,male,female\nA,117,130\nB,250,241\nC,60,75\n", CheckContext(released_tables=[entry]))
     assert got == []
+
+
+def test_rows_keyed_by_every_non_count_column():
+    old = FileInput("r1.csv", b"site,year,n\nA,2023,40\nA,2024,50\nB,2023,60\nB,2024,70\n")
+    new = b"site,year,n\nA,2023,40\nA,2024,46\nB,2023,60\nB,2024,70\n"
+    _, got = diff_findings(new, ledger(old), name="r2.csv")
+    assert got == [(B, 1, "n", 50, 46)]
+    assert released_table_fingerprint(old)["key_columns"] == ["site", "year"]
+
+
+def test_dates_in_file_names_are_not_flagged():
+    report = run_checks([FileInput("results_2024-05-01.csv", b"model,auc\nx,0.9\n")], CheckPolicy())
+    assert not [f for f in report.files[0].findings if f.check.startswith("identifier.")]
+
+
+def test_ledger_tolerates_empty_entries():
+    ctx = CheckContext(released_tables=[None, released_table_fingerprint(RELEASED)])
+    _, got = diff_findings(b"ward,male,female\nA,117,130\nB,250,241\nC,60,75\n", ctx)
+    assert got == [(B, 0, "male", 120, 117)]

@@ -143,3 +143,14 @@ def test_magnitude_table_with_contributor_detail_is_itself_flagged():
     (f,) = [f for f in report.files[0].findings if f.check == "sdc.contributor-detail"]
     assert f.severity is Severity.WARN and f.location == {"columns": ["contributor", "value"]}
     assert report.verdict == "review"
+
+
+def test_declared_count_columns_that_do_not_exist_are_a_warning():
+    report, got = sdc_findings("t.csv", "# sdc: kind=frequency; counts=cases\nward,mean_age\nA,3\n")
+    (kind,) = [f for f in report.files[0].findings if f.check == "sdc.table-kind"]
+    assert got == [] and kind.severity is Severity.WARN
+
+
+def test_declaration_cannot_hide_detected_count_columns():
+    _, got = sdc_findings("t.csv", "# sdc: kind=frequency; counts=ward\nward,n\nA,3\n")
+    assert got == [("sdc.threshold", B, 0, "n")]

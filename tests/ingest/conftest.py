@@ -73,7 +73,8 @@ def simple_tree(root: Path, raw: bytes, patients: int = 2, per_patient: int = 3,
         series = f"1.2.826.0.1.3680043.8.498.{p}.1.1"
         for i in range(per_patient):
             ds = make_image(raw, patient=f"Doe{p}^Jane", pid=f"ID{p:04d}", study=study,
-                            series=series, sop=f"{series}.{i}", pixel_seed=uid_root * 100000 + p * 1000 + i,
+                            series=series, sop=f"{series}.{i}",
+                            pixel_seed=uid_root * 100000 + p * 1000 + i,
                             **extra)
             out.append(ds)
             write_tree(root, [(f"Doe{p}/ID{p:04d}/img{i}.dcm", ds)])

@@ -126,14 +126,14 @@ OPTION_SETS = {
 }
 
 
-@pytest.mark.parametrize("name", list(OPTION_SETS))
-def test_no_planted_identifier_reaches_dst(tmp_path, ct_bytes, key_file, name):
+@pytest.mark.parametrize("name,workers", [(n, 1) for n in OPTION_SETS] + [("basic", 2)])
+def test_no_planted_identifier_reaches_dst(tmp_path, ct_bytes, key_file, name, workers):
     src, dst = tmp_path / "src", tmp_path / "dst"
     ds = _planted_dataset(ct_bytes)
     write_tree(src, [(f"{FOLDER}/{IDS['accession']}/{IDS['name']}.dcm", ds)])
     # a broken file whose name carries identifiers: reported, not named
     (src / FOLDER / f"{IDS['id']}_broken.dcm").write_bytes(b"not dicom " + IDS["id"].encode())
-    assert ingest(src, dst, key_file, *OPTION_SETS[name]) == 0
+    assert ingest(src, dst, key_file, *OPTION_SETS[name], workers=workers) == 0
     out = list((dst / "data").rglob("*.dcm"))
     assert len(out) == 1
     assert _scan(dst) == []

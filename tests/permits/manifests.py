@@ -38,12 +38,3 @@ def kustomize(path: Path) -> list[dict]:
 
 def load_yaml(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
-def base_rbac_objects() -> list[dict]:
-    """What the operator fixture installs to run the operator with the manifests' identity:
-    the namespace, the service accounts and every RBAC object of manifests/base."""
-    docs = []
-    for name in ("namespace.yaml", "serviceaccounts.yaml", "operator-rbac.yaml", "permit-roles.yaml"):
-        docs += load_yaml(MANIFESTS / "base" / name)
-    return docs

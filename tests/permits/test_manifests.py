@@ -69,6 +69,9 @@ def test_base_holds_every_piece(rendered):
                      ("ClusterRoleBinding", "spe-operator"), ("ClusterRole", "spe-permit-hub"),
                      ("ClusterRole", "spe-permit-egress"), ("Deployment", "spe-operator"),
                      ("Service", "spe-operator-webhook"), ("ValidatingWebhookConfiguration", "spe-admission"),
+                     ("ValidatingAdmissionPolicy", "spe-operator-permit-bindings"),
+                     ("ValidatingAdmissionPolicyBinding", "spe-operator-permit-bindings"),
+                     ("ValidatingAdmissionPolicy", "spe-operator-namespaces"),
                      ("CustomResourceDefinition", "datapermits.spe.ehds.io"),
                      ("CustomResourceDefinition", "workspaces.spe.ehds.io")]:
         assert expected in kinds, expected

@@ -98,3 +98,54 @@ def test_hub_and_gateway_reach_only_bound_permit_namespaces(kube, permits):
     assert not can_i(cluster, EGRESS, "patch", "workspaces.spe.ehds.io", ns)
     assert not can_i(cluster, EGRESS, "delete", "outputreviews.spe.ehds.io", ns)
     assert not can_i(cluster, HUB, "patch", "workspaces.spe.ehds.io", "default")
+
+
+def _operator_api(cluster, operator):
+    import yaml  # noqa: PLC0415
+    from spe_dev.api import Api  # noqa: PLC0415
+
+    token = yaml.safe_load(open(operator.kubeconfig))["users"][0]["user"]["token"]
+    return Api(cluster.server, cluster.ca_file, token=token)
+
+
+def _binding(namespace: str, role: str = "spe-permit-hub", sa: str = "spe-hub") -> dict:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "guardrail-probe", "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": "spe-system"}]}
+
+
+def test_guardrails_confine_what_the_operator_may_bind_and_label(kube, permits, operator, request):
+    """What RBAC cannot express, the ValidatingAdmissionPolicies of manifests/base do: the
+    operator binds the templates only in permit namespaces, only to the hub and the gateway,
+    and creates or changes only permit namespaces."""
+    if request.config.getoption("--operator-identity") == "admin":
+        pytest.skip("needs the operator's ServiceAccount token")
+    cluster = kube.cluster
+    api = _operator_api(cluster, operator)
+    body = permits("guard")
+    ns = f"spe-{body['metadata']['name']}"
+    wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}"), 20, what="permit namespace")
+
+    def dry_create(path, obj):
+        return api.raw("POST", f"{path}?dryRun=All", obj)
+
+    rolebindings = "/apis/rbac.authorization.k8s.io/v1/namespaces/{}/rolebindings"
+    # allowed: the real thing
+    assert dry_create(rolebindings.format(ns), _binding(ns))[0] == 201
+    # refused by policy (RBAC alone would allow each of these)
+    for namespace, role, sa, why in [
+        ("kube-system", "spe-permit-hub", "spe-hub", "only in permit namespaces"),
+        ("spe-system", "spe-permit-egress", "spe-egress", "only in permit namespaces"),
+        (ns, "spe-permit-hub", "spe-operator", "only to the hub's and the gateway's"),
+    ]:
+        status, text = wait_for(
+            lambda: (r := dry_create(rolebindings.format(namespace), _binding(namespace, role, sa)))[0] != 201 and r,
+            10, what=f"policy refusing a binding in {namespace} to {sa}")
+        assert status in (403, 422) and why in text, (status, text)
+    status, text = wait_for(
+        lambda: (r := api.raw("PATCH", "/api/v1/namespaces/kube-system?dryRun=All",
+                              {"metadata": {"labels": {"spe.ehds.io/permit": "x"}}},
+                              "application/merge-patch+json"))[0] != 200 and r,
+        10, what="policy refusing to label kube-system")
+    assert status in (403, 422) and "only permit namespaces" in text, (status, text)

@@ -3,8 +3,9 @@
 If a researcher releases counts for all patients and later the same table for all patients
 but one small group, subtracting the two reveals that group. The gateway keeps, per permit,
 a ledger of :func:`fingerprint` entries of released frequency tables; :func:`compare` lines a
-new table up with each entry by row labels and column names and flags cells whose counts
-differ by less than the minimum cell count.
+new table up with each entry by row keys (the values of every column that is not a count
+column) and count-column names, and flags cells whose counts differ by less than the
+minimum cell count.
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ def fingerprint(name: str, sha256: str, table: Table, layout: Layout) -> dict[st
     """A JSON-serialisable ledger entry for a frequency table, or ``None`` for other tables."""
     if layout.kind != FREQUENCY or not layout.count_columns:
         return None
-    rows = []
+    width = max([len(table.header), *(len(row) for row in table.rows)] or [0])
+    key_columns = [c for c in range(width) if c not in layout.count_columns]
+    rows, seen = [], {}
     for r in range(len(table.rows)):
-        key = [table.cell(r, c).strip() for c in layout.label_columns] or [f"#{r}"]
+        key = [table.cell(r, c).strip() for c in key_columns] or [f"#{r}"]
+        repeat = seen[tuple(key)] = seen.get(tuple(key), -1) + 1
+        if repeat:
+            key.append(f"#{repeat}")  # the same labels again: tell the rows apart by order
         counts = []
         for c in layout.count_columns:
             v = table.number(table.cell(r, c))
@@ -35,7 +41,7 @@ def fingerprint(name: str, sha256: str, table: Table, layout: Layout) -> dict[st
         "name": name,
         "sha256": sha256,
         "kind": FREQUENCY,
-        "label_columns": [column_name(table, c) for c in layout.label_columns],
+        "key_columns": [column_name(table, c) for c in key_columns],
         "count_columns": [column_name(table, c) for c in layout.count_columns],
         "rows": rows,
     }

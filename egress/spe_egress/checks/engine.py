@@ -7,13 +7,15 @@ from disk, the network, the clock or the environment.
 from __future__ import annotations
 
 import json
+import re
+from bisect import bisect_left
 from collections import OrderedDict
 from typing import Any, Iterable, Mapping
 
 from . import differencing
 from .documents import check_html, check_pdf
 from .filetype import check_file
-from .identifiers import find_identifiers
+from .identifiers import DATE as IDENTIFIER_DATE, find_identifiers
 from .images import check_image
 from .model import CheckContext, CheckPolicy, CheckReport, FileInput, FileReport, Finding, Severity
 from .sdc import check_table, scan_cells
@@ -22,6 +24,7 @@ from .tables import classify, parse_table
 
 SIDECAR_SUFFIX = ".sdc.json"
 TABLE_TYPES = ("csv", "tsv")
+_NEWLINE = re.compile("\n")
 
 
 def run_checks(files: Iterable[FileInput], policy: CheckPolicy | None = None,
@@ -79,7 +82,7 @@ def _name_identifiers(f: FileInput, ctx: CheckContext) -> list[Finding]:
     return [Finding(h.check, h.severity, h.message + " (in the file's name)",
                     {"field": "name", "start": h.start, "end": h.end})
             for h in find_identifiers(f.name, ctx.pseudonymous_ids, numbers_are_values=True)
-            if h.severity is not Severity.INFO]
+            if h.severity is not Severity.INFO and h.check != IDENTIFIER_DATE]  # run dates in names are common
 
 
 def _content(f: FileInput, s: Sniffed, policy: CheckPolicy, ctx: CheckContext,
@@ -108,23 +111,11 @@ def _content(f: FileInput, s: Sniffed, policy: CheckPolicy, ctx: CheckContext,
 
 
 def text_findings(text: str, ctx: CheckContext) -> list[Finding]:
-    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
-    out = []
-    for h in find_identifiers(text, ctx.pseudonymous_ids):
-        line = _bisect(newlines, h.start) + 1
-        out.append(Finding(h.check, h.severity, h.message, {"start": h.start, "end": h.end, "line": line}))
-    return out
-
-
-def _bisect(sorted_positions: list[int], x: int) -> int:
-    lo, hi = 0, len(sorted_positions)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if sorted_positions[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    """Identifier findings for a text, located by character offsets and 1-based line."""
+    newlines = [m.start() for m in _NEWLINE.finditer(text)]
+    return [Finding(h.check, h.severity, h.message,
+                    {"start": h.start, "end": h.end, "line": bisect_left(newlines, h.start) + 1})
+            for h in find_identifiers(text, ctx.pseudonymous_ids)]
 
 
 def _cap(findings: list[Finding], policy: CheckPolicy) -> list[Finding]:

@@ -10,6 +10,7 @@ a date is not a phone number).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import AbstractSet
 
@@ -55,7 +56,7 @@ def _uid_hits(text: str) -> list[Hit]:
             continue
         uuid_derived = uid.startswith("2.25.") and len(parts) == 3 and len(parts[2]) >= 10
         rooted = uid.startswith(_UID_ROOTS) and len(parts) >= 5
-        long_oid = len(parts) >= 7 and not all(len(p) <= 3 for p in parts[:4]) or len(parts) >= 9
+        long_oid = (len(parts) >= 7 and any(len(p) >= 4 for p in parts)) or len(parts) >= 9
         if uuid_derived or rooted or long_oid:
             hits.append(Hit(UID, Severity.BLOCK,
                             f"'{uid}' looks like a DICOM UID (study, series or instance identifier). "
@@ -215,10 +216,16 @@ def find_identifiers(text: str, pseudonymous_ids: AbstractSet[str] = frozenset()
     column), so ``YYYYMMDD`` numbers count as dates. ``numbers_are_values``: the text is a single table cell that
     parses as a number, never a phone number.
     """
-    ordered: list[Hit] = []
+    kept: list[Hit] = []
+    starts: list[int] = []  # sorted starts of the kept, pairwise disjoint spans
+    ends: list[int] = []
     for group in (_uid_hits(text), _pseudonym_hits(text, pseudonymous_ids), _email_hits(text),
                   _date_hits(text, birth_context, date_context), [] if numbers_are_values else _phone_hits(text)):
         for hit in sorted(group, key=lambda h: (h.start, -(h.end - h.start))):
-            if not any(hit.start < o.end and o.start < hit.end for o in ordered):
-                ordered.append(hit)
-    return sorted(ordered, key=lambda h: (h.start, h.end))
+            i = bisect_left(starts, hit.start)
+            if (i > 0 and ends[i - 1] > hit.start) or (i < len(starts) and starts[i] < hit.end):
+                continue  # overlaps a span already taken by a more specific kind
+            starts.insert(i, hit.start)
+            ends.insert(i, hit.end)
+            kept.append(hit)
+    return sorted(kept, key=lambda h: (h.start, h.end))

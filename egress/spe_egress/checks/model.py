@@ -144,7 +144,9 @@ class CheckContext:
     def __post_init__(self) -> None:
         ids = frozenset(i.strip().lower() for i in self.pseudonymous_ids if i and i.strip())
         object.__setattr__(self, "pseudonymous_ids", ids)
-        object.__setattr__(self, "released_tables", tuple(self.released_tables))
+        # ``released_table_fingerprint`` returns None for non-tables; tolerate such entries.
+        object.__setattr__(self, "released_tables",
+                           tuple(t for t in self.released_tables or () if isinstance(t, Mapping)))
 
 
 @dataclass(frozen=True)

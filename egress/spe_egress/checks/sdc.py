@@ -56,6 +56,10 @@ def _kind_finding(table: Table, layout: Layout) -> Finding:
                        "This table was not recognised as a frequency (counts) or magnitude table, so only "
                        "identifiers were checked. If it holds counts, name the count columns 'n' or 'count' "
                        "or add a '# sdc: kind=frequency' first line.")
+    if layout.kind == FREQUENCY and not layout.count_columns:
+        return Finding("sdc.table-kind", Severity.WARN,
+                       "The table was declared a frequency table, but none of the declared count columns exists, "
+                       "so no cell was checked. Fix the declaration's column names.")
     cols = layout.count_columns if layout.kind == FREQUENCY else \
         [c for c in (layout.value_column, layout.total_column) if c is not None]
     names = ", ".join(f"'{column_name(table, c)}'" for c in cols) or "none"

@@ -49,8 +49,15 @@ class Table:
     directive: dict[str, Any] = field(default_factory=dict)
     decimal_comma: bool = False
 
+    _numbers: dict[str, float | int | None] = field(default_factory=dict, repr=False)
+
     def number(self, value: str) -> float | int | None:
-        return parse_number(value, self.decimal_comma)
+        """The cell's number (memoised: tables repeat their values a lot), or ``None``."""
+        try:
+            return self._numbers[value]
+        except KeyError:
+            n = self._numbers[value] = parse_number(value, self.decimal_comma)
+            return n
 
     def cell(self, r: int, c: int) -> str:
         row = self.rows[r]
@@ -61,21 +68,23 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
 
 
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def parse_number(value: str, decimal_comma: bool = False) -> float | int | None:
+    """A cell's value as a number: plain integers and decimals (a decimal comma where the
+    table uses ``;``), never Python's extras such as ``1_000``, ``inf`` or ``nan``."""
     s = value.strip().replace("\u2212", "-")
     if not s:
         return None
     if decimal_comma:
         s = s.replace(".", "").replace(",", ".") if "," in s else s
-    try:
+    if _INT.fullmatch(s):
         return int(s)
-    except ValueError:
-        pass
-    try:
-        f = float(s)
-    except ValueError:
-        return None
-    return f if f == f and f not in (float("inf"), float("-inf")) else None
+    if _FLOAT.fullmatch(s):
+        return float(s)
+    return None
 
 
 def is_suppressed(value: str) -> bool:
@@ -199,7 +208,10 @@ def classify(table: Table, sidecar: Mapping[str, Any] | None = None) -> Layout:
     if kind == "frequency":
         cols = [find(n) for n in declared.get("counts", [])] if declared.get("counts") else \
             [c for c in range(width) if c not in labels]
-        return Layout(FREQUENCY, labels, [c for c in cols if c is not None], reason="declared frequency table")
+        # A declaration adds count columns; it cannot hide ones the detection would check.
+        auto = classify(Table(table.header, table.rows, table.lines, table.delimiter, {}, table.decimal_comma))
+        found = {c for c in cols if c is not None} | (set(auto.count_columns) if auto.kind == FREQUENCY else set())
+        return Layout(FREQUENCY, labels, sorted(found), reason="declared frequency table")
 
     contributor = find(str(declared.get("contributor", "")), "contributor", "contributor_id")
     total, top1 = find("total"), find("top1", "largest", "max_contribution")

@@ -1,9 +1,13 @@
 """Kopf handlers of Workspaces: thin, and async (they run in the operator's event loop, where
-the controller's queue lives). Watch events feed the controller's in-memory view and
-enqueue the workspaces concerned; the controller (``spe_operator.workspaces.controller``) does
-the one reconcile. No handler here patches the watched objects, so Kopf adds no finalizer or
-progress annotation to Workspaces: none is needed, as every child is garbage-collected through
-its owner reference and nothing outside Kubernetes holds workspace state.
+the controller's queue lives). Watch events of Workspaces, Tools, Datasets and DataPermits feed
+the controller's in-memory view and enqueue the workspaces concerned; the children's events
+come through the controller's own label-selected watches (``spe_operator.workspaces.watch``).
+The controller (``spe_operator.workspaces.controller``) does the one reconcile.
+
+No handler here patches the watched objects, so Kopf adds no finalizer or progress annotation
+to Workspaces. None is needed: every child is garbage-collected through its owner reference,
+and nothing outside Kubernetes holds workspace state (the hub's credentials Secret is the
+hub's, the audit trail is append-only by design).
 """
 
 from __future__ import annotations
@@ -12,12 +16,10 @@ from typing import Any
 
 import kopf
 
-from ..children import LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGED_BY
 from ..registry import REGISTRY
 from ..workspaces.controller import WorkspaceController
 
 GROUP, VERSION = "spe.ehds.io", "v1alpha1"
-MANAGED = {LABEL_MANAGED_BY: MANAGED_BY}
 
 
 def _controller(memo: kopf.Memo) -> WorkspaceController:
@@ -71,33 +73,3 @@ async def workspaces_on_permit(event: dict, body: kopf.Body, memo: kopf.Memo, **
     name = body["metadata"]["name"]
     keys = ctl.world.forget_permit(name) if event.get("type") == "DELETED" else ctl.world.put_permit(body)
     ctl.enqueue_all(keys)
-
-
-def _child_event(event: dict, body: kopf.Body, memo: kopf.Memo) -> None:
-    ctl = _controller(memo)
-    key = ctl.world.put_child(body, deleted=event.get("type") == "DELETED")
-    if key is not None:
-        ctl.enqueue(key)
-
-
-@kopf.on.event("apps", "v1", "statefulsets", labels=MANAGED, registry=REGISTRY)
-async def workspace_statefulset_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _child_event(event, body, memo)
-
-
-@kopf.on.event("", "v1", "services", labels=MANAGED, registry=REGISTRY)
-async def workspace_service_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _child_event(event, body, memo)
-
-
-@kopf.on.event("", "v1", "persistentvolumeclaims", labels=MANAGED, registry=REGISTRY)
-async def workspace_claim_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _child_event(event, body, memo)
-
-
-@kopf.on.event("", "v1", "pods", labels={LABEL_WORKSPACE: kopf.PRESENT}, registry=REGISTRY)
-async def workspace_pod_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    ctl = _controller(memo)
-    key = ctl.world.put_pod(body, deleted=event.get("type") == "DELETED")
-    if key is not None:
-        ctl.enqueue(key)

@@ -27,6 +27,12 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
+try:  # the operator's HTTP client; connection trouble is logged without a traceback
+    from aiohttp import ClientError as _ClientError
+    _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (_ClientError,)
+except ImportError:  # pragma: no cover
+    _CONNECTION_ERRORS = ()
+
 Reconcile = Callable[[str], Awaitable[float | None]]
 
 BACKOFF_MIN = 0.5
@@ -119,11 +125,16 @@ class ReconcileQueue:
                 log.debug("%s of %s preempted by its deadline after %.3fs", self._name, key, loop.time() - started)
                 delay = 0.0
                 continue
-            except Exception:  # noqa: BLE001 - any failure is retried with backoff
+            except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff
                 slot.failures += 1
                 delay = min(BACKOFF_MAX, BACKOFF_MIN * 2 ** (slot.failures - 1))
                 slot.deadline = None
-                log.exception("%s of %s failed (attempt %d); retrying in %.1fs", self._name, key, slot.failures, delay)
+                if isinstance(exc, (OSError, *_CONNECTION_ERRORS)):  # the API server away: no traceback
+                    log.warning("%s of %s failed (attempt %d): %s; retrying in %.1fs", self._name, key,
+                                slot.failures, exc, delay)
+                else:
+                    log.exception("%s of %s failed (attempt %d); retrying in %.1fs", self._name, key,
+                                  slot.failures, delay)
                 continue
             finally:
                 slot.runs += 1

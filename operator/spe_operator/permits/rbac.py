@@ -16,6 +16,9 @@ unless it has ``escalate`` (on roles) or ``bind`` (on the role a binding referen
   permit's namespace* that bind them to the hub's and the gateway's service accounts, which
   confines them to that namespace: nothing cluster-wide. The operator holds only ``bind`` on
   exactly these two ClusterRoles (``resourceNames``), and no ``secrets`` access at all.
+- What RBAC cannot express -- bind them only in permit namespaces, only to these two service
+  accounts -- ValidatingAdmissionPolicies on the operator's own requests enforce
+  (``manifests/base/operator-guardrails.yaml``).
 
 The hub's binding exists while the permit is Pending, Active or Suspended; an Expired or
 Revoked permit's namespace has nothing the hub may start, so the binding is pruned (an

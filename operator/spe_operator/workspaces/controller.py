@@ -1,7 +1,7 @@
 """The one reconcile path of Workspaces, and the work queue that drives it.
 
 Create, update, resume (the initial listing), child events (pods, StatefulSet, Service,
-claims), changes of the referenced Tool / Dataset / DataPermit, deadlines (idle timeout, the
+claims: label-selected watches, see ``watch``), changes of the referenced Tool / Dataset / DataPermit, deadlines (idle timeout, the
 permit's notBefore/notAfter) and a periodic resync all *enqueue* a workspace; workers take
 keys off the queue, at most one reconcile per workspace at a time (a key enqueued while it is
 being reconciled runs once more afterwards). A reconcile is level-based and idempotent:
@@ -28,6 +28,7 @@ from spe_api import DatasetPhase, Reason, Workspace, WorkspacePhase
 from spe_api.reasons import WorkspaceMessage as M
 from spe_kube import ApiError, KubeClient, kind_for
 
+from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGED_BY
 from ..settings import SpeSettings
 from . import checks, names
 from .datasets import evaluate_datasets
@@ -36,11 +37,20 @@ from .events import NORMAL, WARNING, post_event
 from .idle import idle_deadline, is_idle, last_activity
 from .status import StatusInputs, build_status, status_changed, status_patch
 from .volumes import build_volume_claims
+from .watch import ChildWatch
 from .world import Key, World
 
 log = logging.getLogger(__name__)
 
 WATCHED_KINDS = frozenset({"StatefulSet", "Service", "PersistentVolumeClaim"})
+_MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+CHILD_WATCHES = (
+    (kind_for("v1", "Pod"), f"{LABEL_WORKSPACE},{LABEL_COMPONENT}={names.COMPONENT_NOTEBOOK}"),
+    (kind_for("apps/v1", "StatefulSet"), f"{_MANAGED},{LABEL_COMPONENT}={names.COMPONENT_NOTEBOOK}"),
+    (kind_for("v1", "Service"), f"{_MANAGED},{LABEL_COMPONENT}={names.COMPONENT_NOTEBOOK}"),
+    (kind_for("v1", "PersistentVolumeClaim"),
+     f"{_MANAGED},{LABEL_COMPONENT} in ({names.COMPONENT_VOLUME},{names.COMPONENT_DATASET_CLAIM})"),
+)
 PRUNED_KINDS = frozenset({"StatefulSet", "Service"})  # claims hold research data: never pruned
 WORKSPACE = kind_for("spe.ehds.io/v1alpha1", "Workspace")
 STATEFULSET = kind_for("apps/v1", "StatefulSet")
@@ -79,6 +89,9 @@ class WorkspaceController:
     # --- queue --------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        for kind, selector in CHILD_WATCHES:
+            watch = ChildWatch(self.kube, kind, selector, self.on_child_event)
+            self._tasks.append(asyncio.create_task(watch.run(), name=f"workspace-watch-{kind.plural}"))
         for i in range(max(1, self.settings.workspace_workers)):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"workspace-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="workspace-resync"))
@@ -91,6 +104,22 @@ class WorkspaceController:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+    def on_child_event(self, type_: str, obj: dict[str, Any]) -> None:
+        """A child changed (or went): record it and reconcile its workspace."""
+        deleted = type_ == "DELETED"
+        if obj.get("kind") == "Pod":
+            key = self.world.put_pod(obj, deleted=deleted)
+        else:
+            key = self.world.put_child(obj, deleted=deleted)
+        if key is not None:
+            self.enqueue(key)
+        elif obj.get("kind") == "PersistentVolumeClaim":
+            # A shared dataset claim: every workspace of the namespace that mounts it.
+            md = obj.get("metadata", {})
+            dataset = (md.get("labels") or {}).get(names.LABEL_DATASET)
+            if dataset:
+                self.enqueue_all([k for k in self.world.by_dataset.get(dataset, ()) if k[0] == md.get("namespace")])
 
     def enqueue(self, key: Key) -> None:
         if key in self._active:
