@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, manifest as mf
-from .keys import KeyError_, domain_key
+from .keys import KeyMaterialError, domain_key
 from .pipeline import RunConfig, UsageError, run
 from .profile import PROFILES, ProfileError, compile_profile
 from .rules import OPTIONS
@@ -67,7 +67,7 @@ def _cmd_run(args) -> int:
         dkey = domain_key(key_material, args.project, args.site)
         profile = compile_profile(args.profile, args.option)
         signing = mf.load_private_key(args.signing_key) if args.signing_key else None
-    except (KeyError_, ProfileError, mf.KeyFileError, OSError) as exc:
+    except (KeyMaterialError, ProfileError, mf.KeyFileError, OSError) as exc:
         raise UsageError(str(exc)) from None
     cfg = RunConfig(src=args.src, dst=args.dst, profile=profile, dkey=dkey, site=args.site,
                     project=args.project, k_threshold=args.k_threshold,

@@ -18,13 +18,13 @@ MIN_KEY_BYTES = 32
 DATE_SHIFT_DAYS = 3650  # shifts are drawn from [-3650, -1] days
 
 
-class KeyError_(ValueError):
+class KeyMaterialError(ValueError):
     pass
 
 
 def domain_key(key_material: bytes, project: str, site: str) -> bytes:
     if len(key_material) < MIN_KEY_BYTES:
-        raise KeyError_(f"key file holds {len(key_material)} bytes; "
+        raise KeyMaterialError(f"key file holds {len(key_material)} bytes; "
                         f"at least {MIN_KEY_BYTES} are needed")
     root = blake2b(key_material, digest_size=32, person=b"spe-ingest-root").digest()
     return blake2b(project.encode() + b"\x00" + site.encode(), key=root,

@@ -16,10 +16,13 @@ from typing import Any
 
 import kopf
 
+from spe_kube import KubeClient
+
 from ..registry import REGISTRY
 from ..workspaces.controller import WorkspaceController
 
 GROUP, VERSION = "spe.ehds.io", "v1alpha1"
+WORKSPACE_POOL = 32  # connections of the workspace controller's own client
 
 
 def _controller(memo: kopf.Memo) -> WorkspaceController:
@@ -28,7 +31,10 @@ def _controller(memo: kopf.Memo) -> WorkspaceController:
 
 @kopf.on.startup(registry=REGISTRY)
 async def start_workspace_controller(memo: kopf.Memo, **_: Any) -> None:
-    controller = WorkspaceController(memo.kube, memo.settings)
+    # Its own connection pool: a burst of another reconciler's requests must not queue the
+    # workspace servers' applies (both still share the API server, of course).
+    kube = KubeClient(memo.kube.config, timeout=memo.settings.request_timeout, pool_size=WORKSPACE_POOL)
+    controller = WorkspaceController(kube, memo.settings)
     memo.workspace_controller = controller
     await controller.start()
 
@@ -38,6 +44,7 @@ async def stop_workspace_controller(memo: kopf.Memo, **_: Any) -> None:
     controller = memo.get("workspace_controller")
     if controller is not None:
         await controller.stop()
+        await controller.kube.close()
 
 
 @kopf.on.event(GROUP, VERSION, "workspaces", registry=REGISTRY)

@@ -229,16 +229,22 @@ class WorkspaceController:
         desired = desired_children(body, ws, tool=tool, mounts=mounts, claims=claims,
                                    permit_body=permit_body, settings=settings, replicas=replicas)
 
-        # Volumes first: their failure (e.g. a changed storage class) blocks the server.
-        volume_errors = await self._apply_all([*desired.claims, *desired.dataset_volumes])
+        # Everything at once (one round trip on the critical path); the pod waits for its claims
+        # anyway. A claim that fails (quota, a changed storage class) blocks the server: it is
+        # scaled back to 0 at once, and the reconcile is retried with backoff.
+        volumes = [*desired.claims, *desired.dataset_volumes]
+        server = [m for m in (desired.statefulset, desired.service) if m is not None]
+        errors = await self._apply_all([*volumes, *server])
+        volume_ids = {id(m) for m in volumes}
+        volume_errors = [e for m, e in errors if id(m) in volume_ids]
+        server_errors = [e for m, e in errors if id(m) not in volume_ids]
         if volume_errors:
             gates = gates_with("; ".join(volume_errors))
-            if replicas and not gates.ok:
+            if replicas and desired.statefulset is not None:
                 replicas = 0
                 desired = desired_children(body, ws, tool=tool, mounts=mounts, claims=claims,
                                            permit_body=permit_body, settings=settings, replicas=0)
-        server = [m for m in (desired.statefulset, desired.service) if m is not None]
-        server_errors = await self._apply_all(server)
+                server_errors += [e for _, e in await self._apply_all([desired.statefulset])]
         if desired.statefulset is None:
             await self._scale_down_orphan(ws)
         await self._prune(key, {_child_key(m) for m in server})
@@ -258,7 +264,8 @@ class WorkspaceController:
 
     # --- pieces -------------------------------------------------------------------------------
 
-    async def _apply_all(self, manifests: list[dict[str, Any]]) -> list[str]:
+    async def _apply_all(self, manifests: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+        """Apply concurrently; (manifest, error) for each that failed."""
         results = await asyncio.gather(*(self._apply(m) for m in manifests), return_exceptions=True)
         errors = []
         for manifest, result in zip(manifests, results):
@@ -266,7 +273,7 @@ class WorkspaceController:
                 if isinstance(result, asyncio.CancelledError):
                     raise result
                 kind, _, name = _child_key(manifest)
-                errors.append(f"{kind} {name}: {getattr(result, 'message', result)}")
+                errors.append((manifest, f"{kind} {name}: {getattr(result, 'message', result)}"))
         return errors
 
     async def _apply(self, manifest: dict[str, Any]) -> None:
