@@ -18,6 +18,7 @@ import json
 import logging
 from datetime import datetime, timezone
 
+from spe_api import OutputReviewPhase
 from spe_kube import ApiError, KubeClient, load_kubeconfig
 
 from .checks_adapter import Thresholds
@@ -38,11 +39,7 @@ FIELD_MANAGER = "spe-egress"
 
 
 def _accepted_phases() -> set[str]:
-    try:
-        from spe_api import OutputReviewPhase
-        return {p.value for p in OutputReviewPhase}
-    except ImportError:  # pragma: no cover
-        return {"Submitted", "Checking", "AwaitingReview", "Approved", "Rejected", "Released", "Expired"}
+    return {p.value for p in OutputReviewPhase}
 
 
 def permit_from_manifest(body: dict, now: datetime | None = None) -> PermitInfo:

@@ -12,21 +12,7 @@ not in the table raises :class:`IllegalTransition` and nothing is changed.
 
 from __future__ import annotations
 
-from enum import Enum
-
-
-class Phase(str, Enum):
-    SUBMITTED = "Submitted"
-    CHECKING = "Checking"
-    AWAITING_REVIEW = "AwaitingReview"
-    APPROVED = "Approved"
-    REJECTED = "Rejected"
-    RETURNED = "Returned"
-    RELEASED = "Released"
-    WITHDRAWN = "Withdrawn"
-    EXPIRED = "Expired"
-    CANCELLED = "Cancelled"
-
+from spe_api import OutputReviewPhase as Phase
 
 #: States in which a request still waits on someone; retention and revocation end them.
 OPEN: frozenset[Phase] = frozenset({
