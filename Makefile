@@ -31,6 +31,7 @@ controlplane:
 
 crds: venv
 	$(VENV)/bin/spe-operator crds
+	$(VENV)/bin/spe-operator crds -o manifests/base/crds
 
 test: venv controlplane
 	bash scripts/test-deps.sh

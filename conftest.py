@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.cluster",
     "tests.fixtures.operator",
+    "tests.fixtures.storage",
     "tests.fixtures.hub",
     "tests.fixtures.keycloak",
     "tests.fixtures.browser",

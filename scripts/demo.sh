@@ -25,7 +25,7 @@ echo "==> installing the CRDs, the spe-system namespace, service accounts and RB
 # its webhook is served on loopback and it registers that configuration itself.
 kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for condition=established --timeout=60s crd --all >/dev/null
-for f in namespace serviceaccounts operator-rbac permit-roles; do
+for f in namespace serviceaccounts operator-rbac operator-guardrails permit-roles; do
   kubectl apply --server-side -f "manifests/base/$f.yaml" >/dev/null
 done
 

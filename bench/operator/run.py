@@ -296,6 +296,7 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
         command = [sys.executable, str(HERE / "profiled.py"), args.profile]
     operator = subprocess.Popen(command, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     results: list[dict[str, Any]] = []
+    load: dict[str, Any] = {"before": os.getloadavg()}
     try:
         for node in bench_nodes(args.nodes):
             await kube.apply(node)
@@ -314,6 +315,7 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
             print(f"== {size} workspaces across {args.permits} permits", flush=True)
             result = await run_size(kube, size, args.permits, args.rate, args.concurrency, operator.pid,
                                     timeout=args.timeout)
+            result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
             results.append(result)
             print(json.dumps(result), flush=True)
             print("  deleting ...", flush=True)
@@ -326,7 +328,7 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
             operator.kill()
         provisioner.stop()
         await kube.close()
-    return {"results": results}
+    return {"results": results, "load_average_before": [round(x, 2) for x in load["before"]]}
 
 
 def table(results: list[dict[str, Any]]) -> str:

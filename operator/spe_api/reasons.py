@@ -157,6 +157,7 @@ class WorkspaceMessage:
     STOPPING = "The server is stopping."
     STARTING = "The server is starting on node {node}."
     WAITING_FOR_POD = "Waiting for the server's pod to be created."
+    WAITING_FOR_VOLUMES = "Waiting for the volumes to be bound before the server can be scheduled."
     SERVER_READY = "The server answers at {url} on node {node}."
     SCHEDULED = "Scheduled on node {node}."
     NOT_SCHEDULED_STOPPED = "The server is stopped."

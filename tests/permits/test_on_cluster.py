@@ -12,7 +12,6 @@ import pytest
 from spe_operator.permits.network import policy_table
 
 from .conftest import API, make_workspace, wait_for
-from .factories import rfc3339
 from .test_builders import GOLDEN_POLICIES
 
 pytestmark = pytest.mark.permits
@@ -161,7 +160,7 @@ def test_suspension_stops_workspaces_and_is_reversible_revocation_is_final(kube,
 
     kube.merge(path, {"spec": {"suspended": True, "suspensionReason": "security audit of site B"}})
     wait_for(lambda: _phase(kube, name) == "Suspended", 5, what="Suspended")
-    ws = wait_for(lambda: (w := kube.workspace(ns, "ws")) and not w["spec"]["running"] and w, 5, what="ws stopped")
+    assert kube.workspace(ns, "ws")["spec"]["running"] is False, "stopped before the phase was published"
     cond = wait_for(lambda: (c := _cond(kube.workspace(ns, "ws"), "PermitActive")) and c["status"] == "False" and c,
                     5, what="PermitActive False")
     assert cond["reason"] in ("PermitSuspended", "Suspended") and "security audit of site B" in cond["message"], cond
@@ -245,3 +244,24 @@ def test_the_policies_select_the_workspace_servers_pods(kube, permits, world):
             assert all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
             for expr in selector.get("matchExpressions") or []:
                 assert expr["operator"] == "Exists" and expr["key"] in labels, (policy["metadata"]["name"], labels)
+
+
+def test_permit_acts_are_audited(kube, permits, world, exclusive_operator_factory, tmp_path):
+    """With an audit log configured, issue, suspension and revocation land in the hash-chained trail."""
+    spe_audit = pytest.importorskip("spe_audit")
+    import json  # noqa: PLC0415
+
+    log_path = tmp_path / "audit" / "operator.jsonl"
+    with exclusive_operator_factory(audit_log_path=str(log_path)):
+        name, _ns = _ready_permit(kube, permits, tag="audit")
+        path = f"{API}/datapermits/{name}"
+        kube.merge(path, {"spec": {"suspended": True, "suspensionReason": "review"}})
+        wait_for(lambda: _phase(kube, name) == "Suspended", 10, what="Suspended")
+        kube.merge(path, {"spec": {"revoked": True, "revocationReason": "ended by the access body"}})
+        wait_for(lambda: _phase(kube, name) == "Revoked", 10, what="Revoked")
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    acts = [r["action"] for r in records if r.get("permit") == name]
+    for act in ("permit.issued", "permit.suspended", "permit.revoked"):
+        assert act in acts, acts
+    assert acts.index("permit.issued") < acts.index("permit.suspended") < acts.index("permit.revoked")
+    assert spe_audit.verify(log_path).problem is None

@@ -304,6 +304,9 @@ POD_READY = status.PodView("w1-0", node="spe-gpu-l40s", scheduled=True, ready=Tr
 POD_STARTING = status.PodView("w1-0", node="spe-gpu-l40s", scheduled=True, ready=False)
 POD_UNSCHEDULABLE = status.PodView("w1-0", scheduled=False, scheduled_reason="Unschedulable",
                                    scheduled_message="0/4 nodes are available: 1 Insufficient nvidia.com/gpu.")
+POD_UNBOUND = status.PodView("w1-0", scheduled=False, scheduled_reason="Unschedulable",
+                             scheduled_message="0/4 nodes are available: pod has unbound immediate "
+                                               "PersistentVolumeClaims. not found")
 
 
 @pytest.mark.parametrize("running, pod, phase, ready_reason, scheduled", [
@@ -311,6 +314,7 @@ POD_UNSCHEDULABLE = status.PodView("w1-0", scheduled=False, scheduled_reason="Un
     (False, POD_READY, WorkspacePhase.STOPPED, Reason.STOPPING, "False"),
     (True, None, WorkspacePhase.STARTING, Reason.STARTING, "Unknown"),
     (True, POD_UNSCHEDULABLE, WorkspacePhase.PENDING, "Unschedulable", "False"),
+    (True, POD_UNBOUND, WorkspacePhase.STARTING, Reason.STARTING, "False"),
     (True, POD_STARTING, WorkspacePhase.STARTING, Reason.STARTING, "True"),
     (True, POD_READY, WorkspacePhase.RUNNING, Reason.SERVER_READY, "True"),
 ])

@@ -19,6 +19,10 @@ from .checks import Gates
 from .idle import last_activity
 
 
+# The scheduler's words when a pod's claims are not bound yet (VolumeBinding plugin).
+UNBOUND_CLAIMS = "unbound immediate PersistentVolumeClaims"
+
+
 @dataclass(frozen=True)
 class PodView:
     """What the status needs of the server's pod."""
@@ -30,6 +34,12 @@ class PodView:
     scheduled_message: str | None = None
     ready: bool = False
     deleting: bool = False
+
+    @property
+    def waiting_for_volumes(self) -> bool:
+        """The scheduler only waits for the claims to be bound (a moment, normally): starting,
+        not short of resources."""
+        return bool(self.scheduled_message) and UNBOUND_CLAIMS in (self.scheduled_message or "")
 
     @classmethod
     def from_pod(cls, pod: dict[str, Any]) -> "PodView":
@@ -79,9 +89,11 @@ def _phase_and_ready(i: StatusInputs) -> tuple[WorkspacePhase, bool, str, str]:
         return WorkspacePhase.BLOCKED, False, Reason.APPLY_FAILED, i.apply_error
     if pod is None or pod.deleting:
         return WorkspacePhase.STARTING, False, Reason.STARTING, M.WAITING_FOR_POD
-    if pod.scheduled is False:
+    if pod.scheduled is False and not pod.waiting_for_volumes:
         return (WorkspacePhase.PENDING, False, pod.scheduled_reason or Reason.UNSCHEDULABLE,
                 pod.scheduled_message or "The scheduler has not placed the server yet.")
+    if pod.scheduled is False:
+        return WorkspacePhase.STARTING, False, Reason.STARTING, M.WAITING_FOR_VOLUMES
     if not pod.ready:
         return WorkspacePhase.STARTING, False, Reason.STARTING, M.STARTING.format(node=pod.node or "(not yet chosen)")
     return WorkspacePhase.RUNNING, True, Reason.SERVER_READY, M.SERVER_READY.format(url=i.url, node=pod.node)
