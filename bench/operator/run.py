@@ -137,6 +137,14 @@ class Recorder:
         self.created: dict[tuple[str, str], float] = {}
         self.first_status: dict[tuple[str, str], float] = {}
         self.ready: dict[tuple[str, str], float] = {}
+        self.pod_ready: dict[tuple[str, str], float] = {}  # the server pod Ready (kwok), per workspace
+
+    def see_pod(self, obj: dict[str, Any]) -> None:
+        md = obj["metadata"]
+        ws = (md.get("labels") or {}).get("spe.ehds.io/workspace")
+        conds = (obj.get("status") or {}).get("conditions") or []
+        if ws and any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+            self.pod_ready.setdefault((md.get("namespace", ""), ws), time.monotonic())
 
     def see(self, obj: dict[str, Any]) -> None:
         md = obj["metadata"]
@@ -148,22 +156,24 @@ class Recorder:
         if any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or []):
             self.ready.setdefault(key, now)
 
-    async def watch(self, kube: KubeClient) -> None:
+    async def watch(self, kube: KubeClient, kind=WS, selector: str = "") -> None:
+        see = self.see if kind is WS else self.see_pod
+        query = f"&labelSelector={selector}" if selector else ""
         while True:
             try:
-                page = await kube.request("GET", WS.path())
+                page = await kube.request("GET", kind.path(), params={"labelSelector": selector or None})
                 for item in page.get("items", []):
-                    self.see(item)
+                    see(item)
                 rv = page["metadata"]["resourceVersion"]
                 session = kube._ensure_session()  # noqa: SLF001 - the client has no watch verb
                 headers = {"Accept": "application/json"}
-                url = f"{kube.config.server}{WS.path()}?watch=1&resourceVersion={rv}&timeoutSeconds=600"
+                url = f"{kube.config.server}{kind.path()}?watch=1&resourceVersion={rv}&timeoutSeconds=600{query}"
                 async with session.get(url, headers=headers, timeout=None) as resp:
                     async for line in resp.content:
                         if line.strip():
                             event = json.loads(line)
                             if event.get("type") in ("ADDED", "MODIFIED"):
-                                self.see(event["object"])
+                                see(event["object"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep measuring
@@ -183,6 +193,7 @@ async def run_size(kube: KubeClient, size: int, permits: int, rate: float, concu
                    timeout: float) -> dict[str, Any]:
     rec = Recorder()
     watcher = asyncio.create_task(rec.watch(kube))
+    pod_watcher = asyncio.create_task(rec.watch(kube, kind_for("v1", "Pod"), "spe.ehds.io/workspace"))
     samples: list[int] = []
 
     async def sample() -> None:
@@ -195,6 +206,7 @@ async def run_size(kube: KubeClient, size: int, permits: int, rate: float, concu
     cpu_before = cpu_seconds(pid)
     sem = asyncio.Semaphore(concurrency)
     errors: list[str] = []
+    post_latency: list[float] = []  # the create request itself: API server + admission webhook
 
     async def create(i: int) -> None:
         body = workspace(i, permits)
@@ -204,6 +216,7 @@ async def run_size(kube: KubeClient, size: int, permits: int, rate: float, concu
             for attempt in range(5):
                 try:
                     await kube.create(body)
+                    post_latency.append(time.monotonic() - rec.created[key])
                     return
                 except ApiError as exc:
                     if exc.status in (500, 503, 504, 429) and attempt < 4:
@@ -232,7 +245,10 @@ async def run_size(kube: KubeClient, size: int, permits: int, rate: float, concu
         await asyncio.sleep(0.25)
     sampler.cancel()
     watcher.cancel()
-    await asyncio.gather(sampler, watcher, return_exceptions=True)
+    pod_watcher.cancel()
+    await asyncio.gather(sampler, watcher, pod_watcher, return_exceptions=True)
+    # The operator's own reaction: from the server pod's Ready (kwok) to the Workspace's Ready.
+    reaction = [rec.ready[k] - rec.pod_ready[k] for k in rec.ready if k in rec.pod_ready]
 
     ready = [rec.ready[k] - rec.created[k] for k in rec.created if k in rec.ready]
     first = [rec.first_status[k] - rec.created[k] for k in rec.created if k in rec.first_status]
@@ -243,6 +259,9 @@ async def run_size(kube: KubeClient, size: int, permits: int, rate: float, concu
         "all_ready_in_s": round(max(rec.ready.values()) - start, 2) if rec.ready else None,
         "ready_p50_s": _r(percentile(ready, 50)), "ready_p99_s": _r(percentile(ready, 99)),
         "ready_max_s": _r(max(ready) if ready else None), "ready_mean_s": _r(statistics.fmean(ready) if ready else None),
+        "create_request_p50_s": _r(percentile(post_latency, 50)), "create_request_p99_s": _r(percentile(post_latency, 99)),
+        "pod_ready_to_workspace_ready_p50_s": _r(percentile(reaction, 50)),
+        "pod_ready_to_workspace_ready_p99_s": _r(percentile(reaction, 99)),
         "operator_first_status_p50_s": _r(percentile(first, 50)), "operator_first_status_p99_s": _r(percentile(first, 99)),
         "operator_cpu_s": round(cpu_seconds(pid) - cpu_before, 1),
         "operator_rss_before_mib": round(rss_before / 2**20, 1),
@@ -318,8 +337,9 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
             result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
             results.append(result)
             print(json.dumps(result), flush=True)
-            print("  deleting ...", flush=True)
-            await delete_all(kube, args.permits)
+            if size != sizes[-1]:  # the last size goes with the control plane
+                print("  deleting ...", flush=True)
+                await delete_all(kube, args.permits)
     finally:
         operator.terminate()
         try:
@@ -332,13 +352,16 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    head = ("workspaces", "ready", "create→Ready p50 s", "p99 s", "max s", "operator status p50 s", "p99 s",
+    head = ("workspaces", "ready", "create→Ready p50 s", "p99 s", "max s", "POST p50 s", "p99 s",
+            "operator status p50 s", "p99 s", "pod Ready→WS Ready p50 s", "p99 s",
             "operator CPU s", "RSS peak MiB", "RSS end MiB")
     rows = [head]
     for r in results:
         rows.append((str(r["workspaces"]), f"{r['ready']}/{r['created']}", str(r["ready_p50_s"]), str(r["ready_p99_s"]),
-                     str(r["ready_max_s"]), str(r["operator_first_status_p50_s"]),
-                     str(r["operator_first_status_p99_s"]), str(r["operator_cpu_s"]), str(r["operator_rss_peak_mib"]),
+                     str(r["ready_max_s"]), str(r.get("create_request_p50_s")), str(r.get("create_request_p99_s")),
+                     str(r["operator_first_status_p50_s"]),
+                     str(r["operator_first_status_p99_s"]), str(r.get("pod_ready_to_workspace_ready_p50_s")),
+                     str(r.get("pod_ready_to_workspace_ready_p99_s")), str(r["operator_cpu_s"]), str(r["operator_rss_peak_mib"]),
                      str(r["operator_rss_end_mib"])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)

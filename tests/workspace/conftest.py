@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ KINDS = ["datapermits", "datasets", "workspaces", "outputreviews", "tools"]
 
 @pytest.fixture(scope="session")
 def spe_crds(cluster):
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", os.environ.get("SPE_WS_CRDS", str(ROOT / "crds")), check=True)
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), check=True)
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
                     *[f"crd/{k}.spe.ehds.io" for k in KINDS], check=True)
     return cluster
@@ -109,17 +108,3 @@ class PermitEnv:
         except HttpError:
             pass
 
-
-# TEMPORARY (development only, removed before hand-over): run against a private cluster.
-if os.environ.get("SPE_WS_PRIVATE_HOME"):
-    from spe_dev.cluster import effective_settings as _eff
-    from spe_dev.settings import Settings as _Settings
-    from tests.fixtures.cluster import Cluster as _Cluster
-
-    @pytest.fixture(scope="session")
-    def cluster():
-        s = _eff(_Settings.from_env({"SPE_DEV_HOME": os.environ["SPE_WS_PRIVATE_HOME"],
-                                     "SPE_DEV_PORT_OFFSET": os.environ["SPE_WS_PRIVATE_OFFSET"],
-                                     "SPE_CONTROLPLANE_BIN": os.environ["SPE_WS_PRIVATE_BIN"]}))
-        os.environ["KUBECONFIG"] = str(s.admin_kubeconfig)
-        yield _Cluster(str(s.admin_kubeconfig), s.server, s.home, s.bin_dir, False, s)

@@ -3,7 +3,6 @@ read-only datasets, permit expiry, drift repair, deletion, admission of over-cei
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from spe_dev.api import HttpError
 
 from . import factories as f
-from .helpers import condition, path_of, wait_for, ws_path
+from .helpers import condition, wait_for, ws_path
 
 pytestmark = pytest.mark.workspace
 

@@ -9,9 +9,10 @@ being reconciled runs once more afterwards). A reconcile is level-based and idem
     desired children (pure builders) -> server-side apply -> prune -> status (+ Events)
 
 Applies are skipped when the same manifest was applied and the child has not changed since
-(its resourceVersion, from the watch, is the one the apply returned): a reconcile of an
-unchanged workspace costs no API call, and any edit or deletion of a child by someone else
-changes its resourceVersion, so the next reconcile re-applies and undoes it.
+(its spec token from the watch, see ``world.spec_token``, is the one the apply returned): a
+reconcile of an unchanged workspace costs no API call, status updates by the children's own
+controllers cost none either, and an edit of a StatefulSet's spec (its generation) or of the
+Service, or the deletion of any child, makes the next reconcile re-apply and undo it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .idle import idle_deadline, is_idle, last_activity
 from .status import StatusInputs, build_status, status_changed, status_patch
 from .volumes import build_volume_claims
 from .watch import ChildWatch
-from .world import Key, World
+from .world import Key, World, spec_token
 
 log = logging.getLogger(__name__)
 
@@ -283,18 +284,17 @@ class WorkspaceController:
         if cached is not None and cached[0] == digest:
             if ck[0] not in WATCHED_KINDS:
                 return
-            observed = self.world.observed_rv(ck[0], ck[1], ck[2])
+            observed = self.world.observed_token(ck[0], ck[1], ck[2])
             if observed is not None and observed == cached[1]:
                 return
         result = await self.kube.apply(manifest)
-        rv = str(result.get("metadata", {}).get("resourceVersion", ""))
-        self._applied[ck] = (digest, rv)
+        self._applied[ck] = (digest, spec_token(result))
         if ck[0] in WATCHED_KINDS:
             self.world.put_child(result)
 
     async def _scale_down_orphan(self, ws: Workspace) -> None:
         """Without its Tool the StatefulSet cannot be rebuilt; make sure it runs nothing."""
-        if self.world.observed_rv("StatefulSet", ws.namespace, names.statefulset_name(ws.name)) is None:
+        if self.world.observed_token("StatefulSet", ws.namespace, names.statefulset_name(ws.name)) is None:
             return
         try:
             await self.kube.merge_patch(STATEFULSET, names.statefulset_name(ws.name), {"spec": {"replicas": 0}},

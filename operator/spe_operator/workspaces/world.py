@@ -32,6 +32,21 @@ def _rv(body: Mapping[str, Any]) -> str:
     return str(body.get("metadata", {}).get("resourceVersion", ""))
 
 
+def spec_token(body: Mapping[str, Any]) -> str:
+    """What identifies a child's *desired* state as observed, ignoring status updates by its
+    controller (which would otherwise make every status change look like drift):
+    a StatefulSet's generation (spec changes bump it), a claim's mere presence (its spec is
+    immutable but for a resize; its status changes on binding), anything else's
+    resourceVersion (a Service has no status writers)."""
+    md = body.get("metadata", {})
+    kind = body.get("kind")
+    if kind == "StatefulSet":
+        return f"g{md.get('generation')}"
+    if kind == "PersistentVolumeClaim":
+        return f"uid:{md.get('uid')}"
+    return _rv(body)
+
+
 def newer(candidate: str, current: str) -> bool:
     """Whether resourceVersion ``candidate`` is not older than ``current`` (etcd revisions are
     integers in practice; anything else is taken as newer)."""
@@ -63,7 +78,8 @@ class World:
         self.tools: dict[str, tuple[str, Tool | None]] = {}
         self.datasets: dict[str, tuple[str, Dataset | None]] = {}
         self.permits: dict[str, tuple[str, dict[str, Any], DataPermit | None]] = {}
-        self.children: dict[ChildKey, str] = {}          # observed resourceVersion of each child
+        self.children: dict[ChildKey, str] = {}          # observed spec token of each child (see spec_token)
+        self._children_rv: dict[ChildKey, str] = {}      # and its resourceVersion, to drop stale events
         self.children_of: dict[Key, set[ChildKey]] = defaultdict(set)
         self.pods: dict[Key, PodView] = {}
         self.by_permit: dict[str, set[Key]] = defaultdict(set)
@@ -178,8 +194,10 @@ class World:
         ws = (md.get("labels") or {}).get(LABEL_WORKSPACE)
         if deleted:
             self.children.pop(ck, None)
-        elif ck not in self.children or newer(_rv(body), self.children[ck]):
-            self.children[ck] = _rv(body)
+            self._children_rv.pop(ck, None)
+        elif ck not in self._children_rv or newer(_rv(body), self._children_rv[ck]):
+            self.children[ck] = spec_token(body)
+            self._children_rv[ck] = _rv(body)
         if ws:
             key = (ns, ws)
             (self.children_of[key].discard if deleted else self.children_of[key].add)(ck)
@@ -198,7 +216,7 @@ class World:
             self.pods[key] = PodView.from_pod(body)
         return key
 
-    def observed_rv(self, kind: str, namespace: str | None, name: str) -> str | None:
+    def observed_token(self, kind: str, namespace: str | None, name: str) -> str | None:
         return self.children.get((kind, namespace or "", name))
 
 
