@@ -17,9 +17,14 @@ when Ready became True. The operator's RSS is sampled every 0.25 s from /proc. T
 is deleted before the next size. A table is printed and JSON written to
 ``bench/results/operator-<timestamp>.json``.
 
+Besides create→Ready (the figure asked for) it records where the time goes: the create request
+itself (API server + admission webhook), the operator's first status write (children applied),
+and the operator's reaction from the server pod's Ready (set by kwok) to the Workspace's Ready.
+
 What bounds the figures on this machine: two shared cores run etcd, the API server, the
-controller-manager (client QPS 20 by default: it creates every pod and binds every claim),
-the scheduler, kwok, the provisioner, the operator and this script.
+controller-manager (client QPS 20 by default: it creates every pod and binds every claim, two
+per workspace, several writes each), the scheduler, kwok, the provisioner, the operator (with
+its webhook and the permit reconciler) and this script; other sessions' work shares the cores.
 """
 
 from __future__ import annotations

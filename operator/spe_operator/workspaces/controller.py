@@ -85,6 +85,7 @@ class WorkspaceController:
         self._applied: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._sources: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._tasks: list[asyncio.Task] = []
+        self._posting: set[asyncio.Task] = set()
         self.reconciles = 0
 
     # --- queue --------------------------------------------------------------------------------
@@ -258,12 +259,18 @@ class WorkspaceController:
             result = await self.kube.merge_patch(WORKSPACE, ws.name, status_patch(new), ws.namespace,
                                                  subresource="status")
             world.put_workspace(result)
-            await self._announce(ws, body, new, gates, stop_reason, now)
+            # Events are information, not state: posted off the critical path.
+            self._background(self._announce(ws, body, new, gates, stop_reason, now))
         self._schedule_deadlines(key, ws, new, permit, now)
         if server_errors or volume_errors:
             raise RuntimeError("; ".join([*volume_errors, *server_errors]))
 
     # --- pieces -------------------------------------------------------------------------------
+
+    def _background(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
 
     async def _apply_all(self, manifests: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
         """Apply concurrently; (manifest, error) for each that failed."""
