@@ -8,7 +8,7 @@ import secrets
 import pytest
 
 from .conftest import PermitEnv
-from .helpers import wait_for, ws_path
+from .helpers import condition, wait_for, ws_path
 
 pytestmark = pytest.mark.workspace
 
@@ -43,6 +43,7 @@ def test_restart_mid_reconcile_converges_without_duplicates(spe_crds, storage_pr
         assert {k: len(v) for k, v in first.items()} == {"StatefulSet": 1, "Service": 1,
                                                          "PersistentVolumeClaim": 2, "Pod": 1}
         pod_uid = first["Pod"][0]["metadata"]["uid"]
+        before = kube.get_or_none(ws_path(env.namespace, "ws"))["status"]
         with exclusive_operator_factory():
             def settled():
                 ws = kube.get_or_none(ws_path(env.namespace, "ws"))
@@ -51,6 +52,11 @@ def test_restart_mid_reconcile_converges_without_duplicates(spe_crds, storage_pr
             again = children(kube, env.namespace)
         assert {k: len(v) for k, v in again.items()} == {k: len(v) for k, v in first.items()}
         assert again["Pod"][0]["metadata"]["uid"] == pod_uid, "an operator restart must not restart the server"
+        after = kube.get_or_none(ws_path(env.namespace, "ws"))["status"]
+        # Never left Running: neither the server's start nor Ready's transition moved.
+        assert after["startedAt"] == before["startedAt"]
+        assert condition({"status": after}, "Ready")["lastTransitionTime"] == \
+            condition({"status": before}, "Ready")["lastTransitionTime"]
         assert again["StatefulSet"][0]["metadata"]["generation"] == first["StatefulSet"][0]["metadata"]["generation"]
     finally:
         env.cleanup()

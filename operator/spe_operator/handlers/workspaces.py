@@ -58,25 +58,45 @@ async def workspace_event(event: dict, body: kopf.Body, memo: kopf.Memo, **_: An
         ctl.enqueue((md.get("namespace", ""), md.get("name", "")))
 
 
-@kopf.on.event(GROUP, VERSION, "tools", registry=REGISTRY)
-async def workspaces_on_tool(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+# Tools, Datasets and DataPermits feed the view through Kopf *indexes*: Kopf lists every indexed
+# kind before it delivers any event, so after an operator restart no Workspace is reconciled
+# against a half-filled view (which would find "no such permit" and stop a running server).
+# The index itself stays empty (None is not indexed); deletions come through the event handlers.
+
+@kopf.index(GROUP, VERSION, "tools", registry=REGISTRY)
+async def workspace_tools_view(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctl = _controller(memo)
-    name = body["metadata"]["name"]
-    keys = ctl.world.forget_tool(name) if event.get("type") == "DELETED" else ctl.world.put_tool(body)
-    ctl.enqueue_all(keys)
+    ctl.enqueue_all(ctl.world.put_tool(body))
+
+
+@kopf.index(GROUP, VERSION, "datasets", registry=REGISTRY)
+async def workspace_datasets_view(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    ctl = _controller(memo)
+    ctl.enqueue_all(ctl.world.put_dataset(body))
+
+
+@kopf.index(GROUP, VERSION, "datapermits", registry=REGISTRY)
+async def workspace_permits_view(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    ctl = _controller(memo)
+    ctl.enqueue_all(ctl.world.put_permit(body))
+
+
+@kopf.on.event(GROUP, VERSION, "tools", registry=REGISTRY)
+async def workspaces_on_tool_deleted(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        ctl = _controller(memo)
+        ctl.enqueue_all(ctl.world.forget_tool(body["metadata"]["name"]))
 
 
 @kopf.on.event(GROUP, VERSION, "datasets", registry=REGISTRY)
-async def workspaces_on_dataset(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    ctl = _controller(memo)
-    name = body["metadata"]["name"]
-    keys = ctl.world.forget_dataset(name) if event.get("type") == "DELETED" else ctl.world.put_dataset(body)
-    ctl.enqueue_all(keys)
+async def workspaces_on_dataset_deleted(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        ctl = _controller(memo)
+        ctl.enqueue_all(ctl.world.forget_dataset(body["metadata"]["name"]))
 
 
 @kopf.on.event(GROUP, VERSION, "datapermits", registry=REGISTRY)
-async def workspaces_on_permit(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    ctl = _controller(memo)
-    name = body["metadata"]["name"]
-    keys = ctl.world.forget_permit(name) if event.get("type") == "DELETED" else ctl.world.put_permit(body)
-    ctl.enqueue_all(keys)
+async def workspaces_on_permit_deleted(event: dict, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        ctl = _controller(memo)
+        ctl.enqueue_all(ctl.world.forget_permit(body["metadata"]["name"]))

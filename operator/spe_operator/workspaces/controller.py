@@ -86,14 +86,18 @@ class WorkspaceController:
         self._sources: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._tasks: list[asyncio.Task] = []
         self._posting: set[asyncio.Task] = set()
+        self._listed = asyncio.Event()
         self.reconciles = 0
 
     # --- queue --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        for kind, selector in CHILD_WATCHES:
-            watch = ChildWatch(self.kube, kind, selector, self.on_child_event)
-            self._tasks.append(asyncio.create_task(watch.run(), name=f"workspace-watch-{kind.plural}"))
+        watches = [ChildWatch(self.kube, kind, selector, self.on_child_event) for kind, selector in CHILD_WATCHES]
+        for watch in watches:
+            self._tasks.append(asyncio.create_task(watch.run(), name=f"workspace-watch-{watch.kind.plural}"))
+        # No reconcile before every child kind was listed once: after a restart, a reconcile that
+        # does not see the running server's pod yet would report it Starting (and post Events).
+        self._tasks.append(asyncio.create_task(self._open_when_listed(watches), name="workspace-watches-listed"))
         for i in range(max(1, self.settings.workspace_workers)):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"workspace-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="workspace-resync"))
@@ -145,7 +149,12 @@ class WorkspaceController:
         self._timers.pop(key, None)
         self.enqueue(key)
 
+    async def _open_when_listed(self, watches: list[ChildWatch]) -> None:
+        await asyncio.gather(*(w.listed.wait() for w in watches))
+        self._listed.set()
+
     async def _worker(self) -> None:
+        await self._listed.wait()
         while True:
             key = await self._queue.get()
             self._queued.discard(key)
