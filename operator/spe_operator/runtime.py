@@ -13,6 +13,7 @@ import kopf
 
 from spe_kube import KubeClient, load_kubeconfig
 
+from .audit import AuditHook
 from .registry import REGISTRY
 from .settings import SpeSettings
 
@@ -76,11 +77,15 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     kube = memo.get("kube")
     if kube is not None:
         await kube.close()
+    audit = memo.get("audit")
+    if audit is not None:
+        audit.close()
 
 
 def build_memo(spe: SpeSettings) -> kopf.Memo:
     """The state handed to every handler: the typed settings and one shared API client."""
-    return kopf.Memo(settings=spe, kube=KubeClient(load_kubeconfig(spe.kubeconfig), timeout=spe.request_timeout))
+    return kopf.Memo(settings=spe, kube=KubeClient(load_kubeconfig(spe.kubeconfig), timeout=spe.request_timeout),
+                     audit=AuditHook.from_settings(spe.audit_log_path, spe.audit_signing_key))
 
 
 async def run(spe: SpeSettings, *, stop_flag: Any = None, ready_flag: Any = None) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from spe_operator.permits.audit import ACTOR, AuditHook
+from spe_operator.audit import ACTOR, AuditHook
 
 pytestmark = pytest.mark.permits
 

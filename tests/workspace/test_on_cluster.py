@@ -3,10 +3,14 @@ read-only datasets, permit expiry, drift repair, deletion, admission of over-cei
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
+from spe_audit import verify
 from spe_dev.api import HttpError
 
 from . import factories as f
@@ -118,7 +122,13 @@ def test_permit_expiry_stops_the_server_within_seconds(kube, ws_env):
     wait_phase(kube, env, "Stopped", timeout=30)
 
 
-def test_dataset_is_mounted_read_only_from_its_volume(kube, ws_env):
+def _audit_records(path: str, action: str, target: str) -> list[dict]:
+    lines = Path(path).read_text().splitlines() if Path(path).exists() else []
+    records = [json.loads(line) for line in lines if line.strip()]
+    return [r for r in records if r.get("action") == action and r.get("target") == target]
+
+
+def test_dataset_is_mounted_read_only_from_its_volume(kube, ws_env, operator):
     env = ws_env
     env.create_permit()
     kube.create(env.workspace(running=True, datasets=[env.dataset]))
@@ -137,6 +147,16 @@ def test_dataset_is_mounted_read_only_from_its_volume(kube, ws_env):
     assert vol["persistentVolumeClaim"]["readOnly"] is True
     mount = next(m for m in pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == vol["name"])
     assert mount == {"name": vol["name"], "mountPath": f"/data/{env.dataset}", "readOnly": True}
+    # The start and the mount are in the operator's audit trail, and the trail verifies.
+    target = f"Workspace/{env.namespace}/ws"
+    deadline = time.monotonic() + 10
+    while not _audit_records(operator.audit_log_path, "dataset.mounted", target):
+        assert time.monotonic() < deadline, "no dataset.mounted audit record"
+        time.sleep(0.2)
+    (mounted,) = _audit_records(operator.audit_log_path, "dataset.mounted", target)
+    assert mounted["dataset"] == env.dataset and mounted["permit"] == env.permit
+    assert _audit_records(operator.audit_log_path, "workspace.started", target)
+    assert verify([operator.audit_log_path]).ok
 
 
 def test_dataset_not_ready_blocks_with_its_name(kube, ws_env, suffix):

@@ -38,7 +38,7 @@ from spe_kube import ApiError, KubeClient, kind_for
 
 from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PERMIT, MANAGED_BY, prune_children
 from ..permits import CHILD_KINDS, COMPONENTS, desired_children
-from ..permits.audit import AuditHook
+from ..audit import AuditHook
 from ..permits.phase import PhaseInfo, evaluate, seconds_until
 from ..permits.queue import ReconcileQueue
 from ..permits.status import (ChildrenResult, Transition, build_status, permit_active_condition, stop_patch,
@@ -73,9 +73,6 @@ async def start_permit_queue(memo: kopf.Memo, **_: Any) -> None:
     memo.permit_workspaces = {}
     memo.permit_children = {}  # name -> (digest of the desired children, loop time of the last apply)
     memo.permit_drift = set()  # permits with a child event since their children were last applied
-    if memo.get("audit") is None:
-        memo.audit = AuditHook.from_settings(settings.audit_log_path)
-        memo.permit_audit_owned = True
 
 
 @kopf.on.cleanup(registry=REGISTRY)
@@ -83,8 +80,6 @@ async def stop_permit_queue(memo: kopf.Memo, **_: Any) -> None:
     queue = memo.get("permit_queue")
     if queue is not None:
         await queue.close()
-    if memo.get("permit_audit_owned"):
-        memo.audit.close()
 
 
 @kopf.on.event(GROUP, VERSION, "datapermits", registry=REGISTRY)

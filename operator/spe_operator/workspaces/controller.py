@@ -29,6 +29,7 @@ from spe_api import DatasetPhase, Reason, Workspace, WorkspacePhase
 from spe_api.reasons import WorkspaceMessage as M
 from spe_kube import ApiError, KubeClient, kind_for
 
+from ..audit import AuditHook
 from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGED_BY
 from ..settings import SpeSettings
 from . import checks, names
@@ -72,9 +73,11 @@ def _child_key(manifest: dict[str, Any]) -> tuple[str, str, str]:
 
 
 class WorkspaceController:
-    def __init__(self, kube: KubeClient, settings: SpeSettings, world: World | None = None):
+    def __init__(self, kube: KubeClient, settings: SpeSettings, world: World | None = None,
+                 audit: AuditHook | None = None):
         self.kube = kube
         self.settings = settings
+        self.audit = audit or AuditHook(None)
         self.world = world or World(annotations=(names.ANNOTATION_LAST_ACTIVITY, names.ANNOTATION_STOP_REASON))
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._queued: set[Key] = set()
@@ -354,10 +357,17 @@ class WorkspaceController:
         old_phase, phase = ws.status.phase, new.phase
         if old_phase == phase:
             return
+        target = f"Workspace/{ws.namespace}/{ws.name}"
         if phase == WorkspacePhase.RUNNING:
             gpus = f" with {ws.gpu_count} x {ws.gpu_model}" if ws.gpu_count else ""
             await post_event(self.kube, body, type_=NORMAL, reason="Started",
                              message=M.EVENT_STARTED.format(node=new.node, gpus=gpus, url=new.url), now=now)
+            await self.audit.record("workspace.started", target=target, permit=ws.spec.permit,
+                                    details={"node": new.node, "gpus": ws.gpu_count, "tool": ws.spec.tool,
+                                             "members": list(ws.spec.members)})
+            for dataset in ws.spec.datasets:
+                await self.audit.record("dataset.mounted", target=target, permit=ws.spec.permit,
+                                        dataset=dataset, details={"path": f"/data/{dataset}", "readOnly": True})
         elif phase == WorkspacePhase.STOPPED and old_phase is not None:
             if stop_reason == Reason.IDLE_TIMEOUT:
                 why = "idle timeout"
@@ -367,6 +377,9 @@ class WorkspaceController:
                 why = "spec.running was set to false"
             await post_event(self.kube, body, type_=NORMAL, reason=Reason.STOPPED,
                              message=M.EVENT_STOPPED.format(why=why), now=now)
+            if old_phase == WorkspacePhase.RUNNING:
+                await self.audit.record("workspace.stopped", target=target, permit=ws.spec.permit,
+                                        details={"why": why})
         elif phase == WorkspacePhase.BLOCKED:
             failure = gates.first_failure
             await post_event(self.kube, body, type_=WARNING, reason=failure.reason if failure else Reason.BLOCKED,
