@@ -120,3 +120,17 @@ async def test_a_deadline_preempts_a_slow_reconcile_started_before_it():
     assert 0.18 <= log[2][1] - first <= 0.35, "the fresh run starts at the boundary, not after the slow one"
     release.set()
     await q.close()
+
+
+def test_child_fingerprint_ignores_status_and_bookkeeping_but_not_drift():
+    from spe_operator.handlers.permits import child_fingerprint
+
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota",
+             "metadata": {"name": "q", "namespace": "spe-p", "resourceVersion": "1", "labels": {"a": "b"}},
+             "spec": {"hard": {"pods": "10"}}, "status": {"used": {"pods": "0"}}}
+    busy = {**quota, "metadata": {**quota["metadata"], "resourceVersion": "2"}, "status": {"used": {"pods": "3"}}}
+    edited = {**quota, "spec": {"hard": {"pods": "1000"}}}
+    relabelled = {**quota, "metadata": {**quota["metadata"], "labels": {}}}
+    assert child_fingerprint(busy) == child_fingerprint(quota)
+    assert child_fingerprint(edited) != child_fingerprint(quota)
+    assert child_fingerprint(relabelled) != child_fingerprint(quota)

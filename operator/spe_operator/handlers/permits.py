@@ -73,6 +73,7 @@ async def start_permit_queue(memo: kopf.Memo, **_: Any) -> None:
     memo.permit_workspaces = {}
     memo.permit_children = {}  # name -> (digest of the desired children, loop time of the last apply)
     memo.permit_drift = set()  # permits with a child event since their children were last applied
+    memo.permit_child_seen = {}  # (plural, namespace, name) -> child_fingerprint of its last event
 
 
 @kopf.on.cleanup(registry=REGISTRY)
@@ -95,17 +96,43 @@ def _is_permit_child(labels: kopf.Labels, **_: Any) -> bool:
     return labels.get(LABEL_COMPONENT) in PERMIT_COMPONENTS
 
 
+def child_fingerprint(body: Any) -> str:
+    """What of a child can drift: everything but its status and the server's bookkeeping.
+
+    A ResourceQuota's ``status.used`` changes with every claim and pod in the namespace; without
+    this, each of those would re-run the permit's reconcile for nothing.
+    """
+    md = body.get("metadata") or {}
+    content = {k: v for k, v in body.items() if k not in ("status", "metadata")}
+    content["labels"] = md.get("labels") or {}
+    content["annotations"] = md.get("annotations") or {}
+    content["ownerReferences"] = md.get("ownerReferences") or []
+    content["deleting"] = md.get("deletionTimestamp") is not None
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _register_child_watch(api_version: str, kind: str) -> None:
     rk = kind_for(api_version, kind)
     group, _, version = api_version.rpartition("/")
 
     @kopf.on.event(group, version, rk.plural, registry=REGISTRY, id=f"permit-child-{rk.plural}",
                    labels={LABEL_PERMIT: kopf.PRESENT, LABEL_MANAGED_BY: MANAGED_BY}, when=_is_permit_child)
-    async def child_event(type: str | None, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:  # noqa: A002
-        # The initial listing (type None) needs no kick: the permits' own listing does that.
-        if type is not None:
-            memo.permit_drift.add(labels[LABEL_PERMIT])
-            memo.permit_queue.kick(labels[LABEL_PERMIT])
+    async def child_event(type: str | None, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo,  # noqa: A002
+                          **_: Any) -> None:
+        md = body["metadata"]
+        key = (rk.plural, md.get("namespace"), md["name"])
+        seen: dict = memo.permit_child_seen
+        if type == "DELETED":
+            seen.pop(key, None)
+        else:
+            fingerprint = child_fingerprint(body)
+            unchanged = seen.get(key) == fingerprint
+            seen[key] = fingerprint
+            # The initial listing (type None) needs no kick: the permits' own listing does that.
+            if type is None or unchanged:
+                return
+        memo.permit_drift.add(labels[LABEL_PERMIT])
+        memo.permit_queue.kick(labels[LABEL_PERMIT])
 
 
 for _api_version, _kind in CHILD_KINDS:
