@@ -5,12 +5,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from spe_dev.api import HttpError
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -18,16 +17,6 @@ LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 L40S = "NVIDIA-L40S"
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60, interval: float = 0.2) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
 
 
 def gpu_pod(name: str, gpus: int, product: str = L40S) -> dict:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from spe_dev.api import Api, HttpError
+from tests.fixtures.waiting import wait_for  # noqa: F401 - the workspace tests' wait, re-exported
 
 PLURALS = {"Tool": "tools", "Dataset": "datasets", "DataPermit": "datapermits", "Workspace": "workspaces",
            "PersistentVolume": "persistentvolumes", "PersistentVolumeClaim": "persistentvolumeclaims",
@@ -35,16 +33,6 @@ def condition(obj: dict | None, ctype: str) -> dict | None:
     return None
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60, interval: float = 0.2) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
 
 
 class Kube:
