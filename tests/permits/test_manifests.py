@@ -77,10 +77,11 @@ def test_base_holds_every_piece(rendered):
         assert expected in kinds, expected
 
 
-def test_operator_deployment_is_restricted_and_pinned(rendered):
-    (dep,) = [d for d in rendered["central"] if d["kind"] == "Deployment"]
+@pytest.mark.parametrize("name", ["spe-operator", "spe-egress"])
+def test_deployments_are_restricted_and_pinned(rendered, name):
+    (dep,) = [d for d in rendered["central"] if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
     pod = dep["spec"]["template"]["spec"]
-    assert pod["serviceAccountName"] == "spe-operator"
+    assert pod["serviceAccountName"] == name
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (c,) = pod["containers"]
