@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from spe_kube import KubeClient, load_kubeconfig
+from spe_kube import ApiError, KubeClient, load_kubeconfig
 
 from .audit import AuditHook
 from .registry import REGISTRY
@@ -88,15 +88,52 @@ def build_memo(spe: SpeSettings) -> kopf.Memo:
                      audit=AuditHook.from_settings(spe.audit_log_path, spe.audit_signing_key))
 
 
+async def wait_for_crds(kube: KubeClient, *, timeout: float, interval: float = 0.5) -> None:
+    """Wait until the API server's discovery serves every SPE kind.
+
+    Kopf reads discovery once at start-up and afterwards only reacts to CRD *changes*: started
+    while the CRDs are still being installed (``kubectl apply -k`` installs them beside the
+    operator's Deployment), it would miss a kind for good and answer that kind's admission
+    requests with 404 -- which the fail-closed webhook turns into refusing every such object.
+    """
+    from spe_api import KINDS  # noqa: PLC0415 - the models are only needed here
+
+    wanted = {kind.PLURAL for kind in KINDS}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    missing = wanted
+    logged = False
+    while True:
+        try:
+            listing = await kube.request("GET", f"/apis/{GROUP}/v1alpha1")
+            served = {r["name"] for r in listing.get("resources", [])}
+            missing = wanted - served
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+        if not missing:
+            return
+        if loop.time() > deadline:
+            raise RuntimeError(f"the CRDs of {GROUP} are not served ({', '.join(sorted(missing))} missing) "
+                               f"after {timeout:.0f}s: apply crds/ (or the manifests) first")
+        if not logged:
+            log.info("waiting for the API server to serve %s", ", ".join(sorted(missing)))
+            logged = True
+        await asyncio.sleep(interval)
+
+
 async def run(spe: SpeSettings, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
     """Run the operator until ``stop_flag`` is set (or forever)."""
     from . import handlers  # noqa: F401,PLC0415 - registers every handler on REGISTRY
+
+    memo = build_memo(spe)
+    await wait_for_crds(memo.kube, timeout=spe.crd_wait_timeout)
 
     await kopf.operator(
         registry=REGISTRY,
         clusterwide=True,
         standalone=spe.standalone,
-        memo=build_memo(spe),
+        memo=memo,
         stop_flag=stop_flag,
         ready_flag=ready_flag,
     )

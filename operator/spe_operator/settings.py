@@ -31,6 +31,7 @@ class SpeSettings(BaseModel):
     watch_client_timeout: int = Field(330, description="Client-side timeout of each watch request.")
     request_timeout: float = Field(30.0, description="Timeout of each ordinary API request.")
     connect_timeout: float = Field(10.0, description="TCP/TLS connect timeout to the API server.")
+    crd_wait_timeout: float = Field(300.0, description="How long start-up waits for the SPE CRDs to be served.")
     reconcile_interval: float = Field(60.0, description="Period of the level-based re-reconcile timer.")
     max_workers: int = Field(20, description="Kopf's limit of concurrently running sync handlers.")
 
