@@ -61,6 +61,15 @@ class Api:
     def get(self, path: str) -> Any:
         return self.call("GET", path)
 
+    def get_or_none(self, path: str) -> Any:
+        """``get``, with None for an object that does not exist (404)."""
+        try:
+            return self.get(path)
+        except HttpError as err:
+            if err.status == 404:
+                return None
+            raise
+
     def create(self, path: str, obj: dict) -> Any:
         return self.call("POST", path, obj)
 

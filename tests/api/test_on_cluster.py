@@ -15,21 +15,18 @@ from typing import Any
 import pytest
 import yaml
 
-from .helpers import DELETE, ROOT, edit, example
+from .helpers import DELETE, edit, example
 
 pytestmark = pytest.mark.api
 
 GATEWAY_SA = ("spe-system", "spe-egress")
-KINDS = ["datapermits", "datasets", "workspaces", "outputreviews", "tools"]
 
 
 # --- set-up ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def crds(cluster):
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), check=True)
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                    *[f"crd/{k}.spe.ehds.io" for k in KINDS], check=True)
+def crds(spe_crds):
+    cluster = spe_crds
     # Discovery (and with it kubectl's short names) catches up a moment after Established.
     deadline = time.monotonic() + 30
     while cluster.kubectl("get", "dp,dset,ws,or,tool", "-A").returncode != 0:

@@ -23,12 +23,9 @@ pytestmark = pytest.mark.egress
 
 
 @pytest.fixture(scope="session")
-def egress_crds(cluster):
+def egress_crds(spe_crds):
     """CRDs, and the gateway's identity and roles exactly as manifests/base defines them."""
-    root = repo_root()
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(root / "crds"), check=True)
-    for crd in ("datapermits", "workspaces", "outputreviews"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}.spe.ehds.io", "--timeout=60s", check=True)
+    cluster, root = spe_crds, repo_root()
     for part in ("namespace.yaml", "serviceaccounts.yaml", "permit-roles.yaml", "operator-rbac.yaml"):
         cluster.kubectl("apply", "-f", str(root / "manifests" / "base" / part), check=True)
     return cluster

@@ -15,7 +15,6 @@ from spe_dev.api import HttpError
 
 from .manifests import ROOT
 
-KINDS = ["datapermits", "datasets", "workspaces", "outputreviews", "tools"]
 API = "/apis/spe.ehds.io/v1alpha1"
 
 
@@ -43,12 +42,7 @@ class Kube:
         self.api = cluster.api()
 
     def get(self, path: str) -> dict | None:
-        try:
-            return self.api.get(path)
-        except HttpError as err:
-            if err.status == 404:
-                return None
-            raise
+        return self.api.get_or_none(path)
 
     def _retrying(self, call: Callable[[], Any]) -> Any:
         """Sessions of several people share the developer cluster, each with its own fail-closed
@@ -86,17 +80,9 @@ class Kube:
         return self.api.get(path).get("items", [])
 
 
-@pytest.fixture(scope="session")
-def crds(cluster):
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), check=True)
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                    *[f"crd/{k}.spe.ehds.io" for k in KINDS], check=True)
-    return cluster
-
-
 @pytest.fixture(scope="module")
-def kube(crds, operator) -> Kube:
-    kube = Kube(crds)
+def kube(spe_crds, operator) -> Kube:
+    kube = Kube(spe_crds)
     # The operator's webhook answers (fail-closed: until it does, every SPE object is refused).
     probe = {"apiVersion": "spe.ehds.io/v1alpha1", "kind": "DataPermit", "metadata": {"name": "probe"},
              "spec": {"permitId": "probe", "purpose": "webhook readiness probe", "members": [{"subject": "a"}],

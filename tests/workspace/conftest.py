@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,16 +13,6 @@ from spe_dev.api import HttpError
 from . import factories as f
 from .helpers import Kube
 
-ROOT = Path(__file__).resolve().parents[2]
-KINDS = ["datapermits", "datasets", "workspaces", "outputreviews", "tools"]
-
-
-@pytest.fixture(scope="session")
-def spe_crds(cluster):
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"), check=True)
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                    *[f"crd/{k}.spe.ehds.io" for k in KINDS], check=True)
-    return cluster
 
 
 @pytest.fixture(scope="session")

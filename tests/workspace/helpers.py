@@ -52,12 +52,7 @@ class Kube:
                 time.sleep(0.25)
 
     def get_or_none(self, path: str) -> dict | None:
-        try:
-            return self.api.get(path)
-        except HttpError as err:
-            if err.status == 404:
-                return None
-            raise
+        return self.api.get_or_none(path)
 
     def get(self, obj: dict) -> dict | None:
         return self.get_or_none(path_of(obj))
