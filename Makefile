@@ -33,9 +33,11 @@ crds: venv
 	$(VENV)/bin/spe-operator crds
 	$(VENV)/bin/spe-operator crds -o manifests/base/crds
 
+# Set-up that needs the package registries runs first; then pytest runs in a network namespace
+# of its own with only loopback up (scripts/in-netns.sh): the suite cannot reach off the machine.
 test: venv controlplane
 	bash scripts/test-deps.sh
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	bash scripts/in-netns.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 demo: venv controlplane
 	bash scripts/demo.sh

@@ -1,6 +1,7 @@
 """Root conftest: loads the shared fixture plugins of the suite."""
 
 pytest_plugins = [
+    "tests.fixtures.netns",
     "tests.fixtures.cluster",
     "tests.fixtures.operator",
     "tests.fixtures.storage",
