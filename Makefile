@@ -37,6 +37,7 @@ crds: venv
 # of its own with only loopback up (scripts/in-netns.sh): the suite cannot reach off the machine.
 test: venv controlplane
 	bash scripts/test-deps.sh
+	$(VENV)/bin/lint-imports
 	bash scripts/in-netns.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 demo: venv controlplane

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from .acts import Act, Outcome
 from .checkpoint import Checkpoint, generate_keypair, load_private_key, load_public_key
-from .log import AuditError, AuditLog, CheckpointPublisher, FsyncPolicy, RecordExporter
+from .durability import FsyncPolicy
+from .log import AuditError, AuditLog, CheckpointPublisher, RecordExporter
 from .record import Record, canonical
 from .verify import Problem, Tamper, VerifyResult, log_groups, verify
 

@@ -14,7 +14,6 @@ and its ``prev`` is the hash of the old segment's last record, so the chain runs
 
 from __future__ import annotations
 
-import enum
 import fcntl
 import logging
 import os
@@ -26,20 +25,13 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from .acts import Act, action_name, outcome_name
 from .checkpoint import Checkpoint, Signer, load_private_key
+from .durability import FsyncPolicy
 from .record import GENESIS_HASH, MalformedRecord, Record, format_time, parse_line, seal
 
 log = logging.getLogger(__name__)
 
 _CHECKPOINT = Act.AUDIT_CHECKPOINT.value
 _TAIL_CHUNK = 8192
-
-
-class FsyncPolicy(str, enum.Enum):
-    """When the writer forces records to stable storage."""
-
-    ALWAYS = "always"          # fdatasync after every record, before record() returns (default)
-    CHECKPOINT = "checkpoint"  # at each checkpoint, rotation and close; a crash may lose the rest
-    NEVER = "never"            # leave it to the kernel (tests, tmpfs)
 
 
 class AuditError(RuntimeError):

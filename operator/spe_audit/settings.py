@@ -11,7 +11,7 @@ from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .log import FsyncPolicy
+from .durability import FsyncPolicy
 
 
 class TelemetrySettings(BaseModel):
