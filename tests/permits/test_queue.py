@@ -1,4 +1,9 @@
-"""The keyed reconcile queue: serial per key, coalesced kicks, requeue-after, retries."""
+"""The keyed reconcile queue: serial per key, coalesced kicks, requeue-after, retries.
+
+Time here is the event loop's fake time (looptime): a reconcile that asks to run again in 0.1 s
+runs again exactly 0.1 loop-seconds later, however busy the machine, and "nothing more happens"
+is checked by letting loop time pass, not by a wall-clock sleep that a slow machine can outrun.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import pytest
 
 from spe_operator.permits.queue import ReconcileQueue
 
-pytestmark = pytest.mark.permits
+pytestmark = [pytest.mark.permits, pytest.mark.looptime]
 
 
 async def _until(predicate, timeout=5.0):
@@ -40,7 +45,7 @@ async def test_kicks_during_a_run_coalesce_into_one_more_run_and_never_overlap()
         q.kick("a")
     gate.set()
     await _until(lambda: len(calls) == 2)
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(30)  # loop time: half the interval, long enough for any stray extra run
     assert calls == ["a", "a"] and max(overlap) == 1
     await q.close()
 
@@ -56,8 +61,8 @@ async def test_requeue_after_is_honoured_and_capped_by_the_interval():
     q = ReconcileQueue(reconcile, interval=0.3)
     q.kick("a")
     await _until(lambda: len(times) == 3)
-    assert 0.08 <= times[1] - times[0] <= 0.2
-    assert 0.25 <= times[2] - times[1] <= 0.45
+    assert times[1] - times[0] == pytest.approx(0.1, abs=1e-3)
+    assert times[2] - times[1] == pytest.approx(0.3, abs=1e-3)
     await q.close()
 
 
@@ -88,7 +93,7 @@ async def test_kick_if_changed_skips_the_generation_already_reconciled():
     q.kick_if_changed("a", 7)
     await _until(lambda: len(calls) == 1)
     q.kick_if_changed("a", 7)
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(30)  # loop time
     assert len(calls) == 1
     q.kick_if_changed("a", 8)
     await _until(lambda: len(calls) == 2)
@@ -117,7 +122,7 @@ async def test_a_deadline_preempts_a_slow_reconcile_started_before_it():
     await asyncio.sleep(0.05)
     q.kick("a")  # starts a slow run at ~50 ms
     await _until(lambda: len(log) == 3, timeout=2)
-    assert 0.18 <= log[2][1] - first <= 0.35, "the fresh run starts at the boundary, not after the slow one"
+    assert log[2][1] - first == pytest.approx(0.2, abs=1e-3), "the fresh run starts at the boundary, not after the slow one"
     release.set()
     await q.close()
 

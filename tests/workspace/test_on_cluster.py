@@ -87,8 +87,10 @@ def test_more_gpus_than_free_is_unschedulable_with_the_schedulers_reason(kube, w
 
 def test_over_the_permits_ceiling_is_refused_at_admission(kube, ws_env):
     env = ws_env
-    if not kube.items("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"):
-        pytest.skip("no validating webhook registered (the admission webhook is not part of this build)")
+    # The session's operator registers its webhook; without it this test would prove nothing.
+    wait_for("the operator's validating webhook", lambda: [
+        w for w in kube.items("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations")
+        if w["metadata"]["name"].startswith("spe-admission")])
     env.create_permit(gpus=[{"model": "NVIDIA-L40S", "count": 1}])
     with pytest.raises(HttpError) as refused:
         kube.create(env.workspace(running=True, gpus={"count": 2, "model": "NVIDIA-L40S"}))
