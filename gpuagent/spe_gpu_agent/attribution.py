@@ -1,0 +1,86 @@
+"""Which workspace uses which GPU: NVML's processes, mapped PID -> pod (cgroup) -> Workspace
+(the pod's labels). Pure: the inventory, the PID map and the node's workspace pods in, one
+sample per workspace pod out.
+
+A server holds its GPUs whether or not a process runs on them (the device plugin allocated
+them to its pod); a GPU without any process of the server does no work for it, so a server
+with no GPU process is GPU-idle. Utilisation is the mean over the GPUs the server holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .nvml import Inventory
+
+# The labels the operator puts on a workspace's server pod (spe_operator.children).
+LABEL_WORKSPACE = "spe.ehds.io/workspace"
+LABEL_PERMIT = "spe.ehds.io/permit"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+COMPONENT_NOTEBOOK = "notebook"
+POD_SELECTOR = f"{LABEL_WORKSPACE},{LABEL_COMPONENT}={COMPONENT_NOTEBOOK}"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class WorkspacePod:
+    namespace: str
+    workspace: str
+    permit: str
+    pod_uid: str
+    gpus: int  # nvidia.com/gpu the pod asked for
+
+    @classmethod
+    def from_pod(cls, pod: dict[str, Any]) -> "WorkspacePod":
+        md, spec = pod.get("metadata", {}), pod.get("spec", {})
+        labels = md.get("labels") or {}
+        gpus = 0
+        for c in spec.get("containers", []) or []:
+            limits = ((c.get("resources") or {}).get("limits") or {})
+            try:
+                gpus += int(str(limits.get(GPU_RESOURCE, 0)))
+            except ValueError:
+                pass
+        return cls(md.get("namespace", ""), labels.get(LABEL_WORKSPACE, ""), labels.get(LABEL_PERMIT, ""),
+                   md.get("uid", ""), gpus)
+
+
+@dataclass(frozen=True)
+class WorkspaceSample:
+    pod: WorkspacePod
+    time: datetime
+    uuids: tuple[str, ...]       # GPUs (or MIG instances) its processes run on
+    utilization: int             # mean over the held GPUs, percent
+    peak: int | None             # highest utilisation of its GPUs; None: not measurable (MIG)
+    memory_used: int             # bytes its processes use
+    memory_total: int            # of the GPUs its processes run on
+
+
+def attribute(inventory: Inventory, pid_pods: dict[int, str], pods: list[WorkspacePod],
+              now: datetime) -> dict[str, WorkspaceSample]:
+    """One sample per workspace pod that holds GPUs, keyed by pod UID."""
+    by_uid = {p.pod_uid: p for p in pods if p.gpus > 0}
+    seen: dict[str, dict[str, Any]] = {uid: {"gpus": {}, "mem": 0} for uid in by_uid}
+    for gpu in inventory.gpus:
+        if gpu.lost or gpu.uuid is None:
+            continue
+        for proc in gpu.processes:
+            uid = pid_pods.get(proc.pid)
+            if uid not in seen:
+                continue
+            seen[uid]["gpus"][gpu.uuid] = gpu
+            seen[uid]["mem"] += proc.memory_used or 0
+    out: dict[str, WorkspaceSample] = {}
+    for uid, pod in by_uid.items():
+        gpus = seen[uid]["gpus"]
+        utils = [g.utilization for g in gpus.values()]
+        measurable = all(u is not None for u in utils)
+        total_util = sum(u for u in utils if u is not None)
+        out[uid] = WorkspaceSample(
+            pod=pod, time=now, uuids=tuple(sorted(gpus)),
+            utilization=min(100, round(total_util / max(pod.gpus, len(gpus), 1))),
+            peak=max((u for u in utils if u is not None), default=0) if measurable else None,
+            memory_used=seen[uid]["mem"], memory_total=sum(g.memory_total for g in gpus.values()))
+    return out
