@@ -35,7 +35,7 @@ class AgentSettings(BaseModel):
                          ("SPE_GPU_PUBLISH_INTERVAL", "publish_interval"),
                          ("SPE_GPU_IDLE_THRESHOLD", "idle_threshold_percent"),
                          ("SPE_GPU_PROC_ROOT", "proc_root"),
-                         ("SPE_GPU_METRIC_INTERVAL", "metric_interval"),
+                         ("SPE_GPU_METRIC_INTERVAL", "metric_interval"), ("SPE_GPU_MAX_BACKOFF", "max_backoff"),
                          ("OTEL_EXPORTER_OTLP_ENDPOINT", "otlp_endpoint")]:
             if env.get(var):
                 values[key] = env[var]

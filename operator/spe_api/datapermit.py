@@ -178,7 +178,7 @@ MAX_GPU_LEDGER = 500
 class WorkspaceGpuHours(SpeModel):
     """GPU-hours one workspace has used (kept after the workspace is deleted)."""
 
-    workspace: DNS1123Label
+    workspace: DNS1123Label = Field(description="The Workspace's name.")
     uid: str = Field(max_length=64, description="The Workspace's metadata.uid (a re-created one is another entry).")
     hours: float = Field(ge=0, description="GPU-hours (GPUs held x time) the GPU agents measured.")
 
