@@ -181,6 +181,7 @@ class Agent:
             self.metrics.record_workspace(sample, sample.pod.gpus * (now - before).total_seconds() if before else 0.0)
             if inventory.lost and len(sample.uuids) < sample.pod.gpus:
                 message = " ".join(g.error or "" for g in inventory.lost)
+                track = replace(track, idle_since=None)  # a lost GPU is not an idle one
                 summary = usage.failed(track, state=GpuTelemetryState.GPU_LOST, devices=sample.pod.gpus,
                                        threshold=threshold, message=message, now=now)
                 cond = (False, Reason.GPU_LOST, message)
