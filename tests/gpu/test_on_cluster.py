@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
+import threading
 from datetime import datetime, timezone
 
 import pytest
@@ -113,10 +113,34 @@ def run_agent(start_agent, fake_nvml_dir, scenario, kubeconfig, node, proc_root,
                         "--proc-root", str(proc_root), *extra], env)
 
 
+@pytest.fixture
+def researcher_active(kube):
+    """The hub reporting activity of the researcher in the notebooks every few seconds (the
+    annotation the hub writes), so only the GPUs can be idle."""
+    stop = threading.Event()
+    watched: list[tuple[str, str]] = []
+
+    def report():
+        while not stop.wait(5):
+            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for namespace, name in list(watched):
+                try:
+                    kube.patch(ws_path(namespace, name), {"metadata": {"annotations": {
+                        "spe.ehds.io/last-activity": now}}})
+                except HttpError:
+                    pass
+    thread = threading.Thread(target=report, daemon=True)
+    thread.start()
+    yield watched
+    stop.set()
+    thread.join(timeout=10)
+
+
 @pytest.mark.slow
 def test_busy_and_idle_workspaces_status_metrics_and_the_gpu_idle_stop(
-        kube, gpu_env, gpu_agent_kubeconfig, fake_nvml_dir, scenario, start_agent, otlp, tmp_path):
+        kube, gpu_env, gpu_agent_kubeconfig, fake_nvml_dir, scenario, start_agent, otlp, tmp_path, researcher_active):
     env, model, node = gpu_env
+    researcher_active += [(env.namespace, "busy"), (env.namespace, "idle")]
     busy_uid = start_gpu_workspace(kube, env, "busy", model, idle_minutes=1)
     idle_uid = start_gpu_workspace(kube, env, "idle", model, idle_minutes=1)
     proc = tmp_path / "proc"
