@@ -3,6 +3,7 @@ GPU-hours, the rate limit, node labels (GFD first), the GPU-idle decision, the p
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -190,3 +191,23 @@ def test_permit_gpu_ledger_keeps_deleted_workspaces_and_only_grows():
     ledger = gpu_ledger(ledger, [a])
     assert {(e.workspace, e.hours) for e in ledger} == {("w", 2.0), ("w2", 1.5)}
     assert gpu_ledger([WorkspaceGpuHours(workspace="old", uid="u0", hours=3)], [])[0].hours == 3
+
+
+async def test_the_reconciler_wakes_at_the_gpu_idle_deadline_and_never_spins_on_a_stale_one():
+    from spe_api import WorkspacePhase
+    from spe_operator.settings import SpeSettings
+    from spe_operator.workspaces.controller import WorkspaceController
+
+    ctl = WorkspaceController(kube=None, settings=SpeSettings())
+    key = ("spe-p", "w")
+    ws = _ws(minutes=600, usage_=_usage(T0, T0 + timedelta(minutes=1)))
+    ws.metadata.annotations["spe.ehds.io/last-activity"] = (T0 + timedelta(hours=9)).isoformat()
+    new = ws.status.model_copy(update={"phase": WorkspacePhase.RUNNING, "started_at": T0})
+    ctl._schedule_deadlines(key, ws, new, None, T0 + timedelta(minutes=30))
+    assert key in ctl._timers  # at T0 + 600 min, the GPU-idle deadline
+    assert ctl._timers[key].when() - asyncio.get_running_loop().time() == pytest.approx(570 * 60, abs=5)
+    # Past the deadline with a stale summary (the agent went quiet): no stop, and no re-run at once.
+    ctl._schedule_deadlines(key, ws, new, None, T0 + timedelta(minutes=601))
+    # only the ordinary idle deadline is left (the researcher's activity at T0 + 9 h, + 600 min)
+    assert ctl._timers[key].when() - asyncio.get_running_loop().time() == pytest.approx(539 * 60, abs=5)
+    await ctl.stop()

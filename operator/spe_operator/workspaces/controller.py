@@ -408,8 +408,9 @@ class WorkspaceController:
         """Re-run at the next instant the answer changes by the clock alone."""
         candidates = []
         if new.phase == WorkspacePhase.RUNNING:
+            # (A passed GPU-idle deadline whose summary is stale stops nothing: the resync retries.)
             for deadline in (idle_deadline(ws, new.started_at), gpu_idle_deadline(ws, new.started_at)):
-                if deadline is not None:
+                if deadline is not None and deadline > now:
                     candidates.append(deadline)
         if permit is not None:
             for instant in (permit.spec.not_before, permit.spec.not_after):
