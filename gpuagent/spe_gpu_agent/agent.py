@@ -87,7 +87,7 @@ class Agent:
     def pid_pods(self, inventory: Inventory) -> dict[int, str]:
         out = {}
         for gpu in inventory.gpus:
-            for proc in gpu.processes:
+            for proc in [*gpu.processes, *(p for m in gpu.mig for p in m.processes)]:
                 uid = pod_uid_of(proc.pid, self.settings.proc_root)
                 if uid:
                     out[proc.pid] = uid
@@ -274,6 +274,8 @@ def inventory_report(inventory: Inventory) -> dict[str, Any]:
     return {"driver": inventory.driver, "gpus": [{
         "index": g.index, "uuid": g.uuid, "model": g.model, "memoryTotal": g.memory_total,
         "memoryUsed": g.memory_used, "utilizationPercent": g.utilization, "migEnabled": g.mig_enabled,
-        "migInstances": [{"uuid": m.uuid, "memoryTotal": m.memory_total} for m in g.mig],
+        "migInstances": [{"uuid": m.uuid, "memoryTotal": m.memory_total,
+                          "processes": [{"pid": p.pid, "memoryUsed": p.memory_used} for p in m.processes]}
+                         for m in g.mig],
         "processes": [{"pid": p.pid, "memoryUsed": p.memory_used} for p in g.processes],
         "lost": g.lost, "error": g.error} for g in inventory.gpus]}

@@ -62,25 +62,33 @@ def attribute(inventory: Inventory, pid_pods: dict[int, str], pods: list[Workspa
               now: datetime) -> dict[str, WorkspaceSample]:
     """One sample per workspace pod that holds GPUs, keyed by pod UID."""
     by_uid = {p.pod_uid: p for p in pods if p.gpus > 0}
-    seen: dict[str, dict[str, Any]] = {uid: {"gpus": {}, "mem": 0} for uid in by_uid}
+    # per pod: device UUID -> (utilisation or None, memory total); PID -> memory used (once per PID)
+    devices: dict[str, dict[str, tuple[int | None, int]]] = {uid: {} for uid in by_uid}
+    memory: dict[str, dict[int, int]] = {uid: {} for uid in by_uid}
     for gpu in inventory.gpus:
         if gpu.lost or gpu.uuid is None:
             continue
-        for proc in gpu.processes:
-            uid = pid_pods.get(proc.pid)
-            if uid not in seen:
-                continue
-            seen[uid]["gpus"][gpu.uuid] = gpu
-            seen[uid]["mem"] += proc.memory_used or 0
+        # A MIG instance is a device of its own (NVML measures no utilisation in MIG mode); a
+        # process the parent lists as well is its instance's.
+        on_instances = {p.pid for m in gpu.mig for p in m.processes}
+        units = [(gpu.uuid, gpu.utilization, gpu.memory_total,
+                  tuple(p for p in gpu.processes if p.pid not in on_instances)),
+                 *((m.uuid, None, m.memory_total, m.processes) for m in gpu.mig)]
+        for uuid, util, total, processes in units:
+            for proc in processes:
+                uid = pid_pods.get(proc.pid)
+                if uid not in devices:
+                    continue
+                devices[uid][uuid] = (util, total)
+                memory[uid][proc.pid] = max(memory[uid].get(proc.pid, 0), proc.memory_used or 0)
     out: dict[str, WorkspaceSample] = {}
     for uid, pod in by_uid.items():
-        gpus = seen[uid]["gpus"]
-        utils = [g.utilization for g in gpus.values()]
-        measurable = all(u is not None for u in utils)
-        total_util = sum(u for u in utils if u is not None)
+        used = devices[uid]
+        utils = [u for u, _ in used.values()]
+        measured = [u for u in utils if u is not None]
         out[uid] = WorkspaceSample(
-            pod=pod, time=now, uuids=tuple(sorted(gpus)),
-            utilization=min(100, round(total_util / max(pod.gpus, len(gpus), 1))),
-            peak=max((u for u in utils if u is not None), default=0) if measurable else None,
-            memory_used=seen[uid]["mem"], memory_total=sum(g.memory_total for g in gpus.values()))
+            pod=pod, time=now, uuids=tuple(sorted(used)),
+            utilization=min(100, round(sum(measured) / max(pod.gpus, len(used), 1))),
+            peak=max(measured, default=0) if len(measured) == len(utils) else None,
+            memory_used=sum(memory[uid].values()), memory_total=sum(t for _, t in used.values()))
     return out

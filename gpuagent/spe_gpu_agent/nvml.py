@@ -26,6 +26,7 @@ class GpuProcess:
 class MigInstance:
     uuid: str
     memory_total: int
+    processes: tuple["GpuProcess", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,17 @@ def unavailable_from(err: pynvml.NVMLError) -> NvmlUnavailable:
     return NvmlUnavailable(Reason.NVML_UNAVAILABLE, f"NVML failed: {err} (error {code}).")
 
 
+def _processes(handle) -> tuple[GpuProcess, ...]:
+    """The compute processes on a GPU or a MIG instance."""
+    try:
+        found = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+    except pynvml.NVMLError as err:
+        if err.value == pynvml.NVML_ERROR_NOT_SUPPORTED:
+            return ()
+        raise
+    return tuple(GpuProcess(int(p.pid), None if p.usedGpuMemory is None else int(p.usedGpuMemory)) for p in found)
+
+
 class Nvml:
     """An initialised NVML session; ``close()`` shuts it down."""
 
@@ -118,8 +130,7 @@ class Nvml:
             utilization = None
             if not mig_enabled:
                 utilization = int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-            processes = tuple(GpuProcess(int(p.pid), None if p.usedGpuMemory is None else int(p.usedGpuMemory))
-                              for p in pynvml.nvmlDeviceGetComputeRunningProcesses(handle))
+            processes = _processes(handle)
         except pynvml.NVMLError as err:
             if err.value == pynvml.NVML_ERROR_GPU_IS_LOST:
                 return Gpu(index=index, lost=True, error=(
@@ -147,5 +158,6 @@ class Nvml:
                 if err.value in (pynvml.NVML_ERROR_NOT_FOUND, pynvml.NVML_ERROR_INVALID_ARGUMENT):
                     continue
                 raise
-            out.append(MigInstance(_text(pynvml.nvmlDeviceGetUUID(mig)), int(pynvml.nvmlDeviceGetMemoryInfo(mig).total)))
+            out.append(MigInstance(_text(pynvml.nvmlDeviceGetUUID(mig)), int(pynvml.nvmlDeviceGetMemoryInfo(mig).total),
+                                   _processes(mig)))
         return True, tuple(out)

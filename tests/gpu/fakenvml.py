@@ -44,6 +44,7 @@ class FakeGpu:
     processes: list[tuple[int, int]] = field(default_factory=list)  # (pid, used bytes)
     mig: bool = False
     mig_devices: list[tuple[str, int]] = field(default_factory=list)
+    mig_processes: list[tuple[int, int, int]] = field(default_factory=list)  # (instance, pid, used bytes)
     lost: bool = False
 
 
@@ -69,6 +70,7 @@ class Scenario:
             lines += [f"gpu {i} util {t} {p}" for t, p in g.util]
             lines += [f"gpu {i} process {pid} {used}" for pid, used in g.processes]
             lines += [f"gpu {i} mig_device {u} {m}" for u, m in g.mig_devices]
+            lines += [f"gpu {i} mig_process {j} {pid} {used}" for j, pid, used in g.mig_processes]
             if g.lost:
                 lines.append(f"gpu {i} lost")
         return "\n".join(lines) + "\n"

@@ -30,7 +30,8 @@ def test_inventory_through_the_real_binding(fake_nvml_dir, scenario):
                 util=[(0, 37)], processes=[(4242, 3 * 2**30)]),
         FakeGpu(name="NVIDIA A30", uuid=A30, memory_total=24 * 2**30, mig=True,
                 mig_devices=[("MIG-11111111-2222-3333-4444-555555555555", 6 * 2**30),
-                             ("MIG-66666666-7777-8888-9999-000000000000", 6 * 2**30)]),
+                             ("MIG-66666666-7777-8888-9999-000000000000", 6 * 2**30)],
+                mig_processes=[(1, 5151, 2 * 2**30)]),
     ]
     scenario.write()
     rc, report = once(agent_env(fake_nvml_dir, scenario.path))
@@ -44,6 +45,7 @@ def test_inventory_through_the_real_binding(fake_nvml_dir, scenario):
     assert l40s["processes"] == [{"pid": 4242, "memoryUsed": 3 * 2**30}]
     assert a30["migEnabled"] is True and a30["utilizationPercent"] is None  # NVML has none in MIG mode
     assert [m["memoryTotal"] for m in a30["migInstances"]] == [6 * 2**30, 6 * 2**30]
+    assert [m["processes"] for m in a30["migInstances"]] == [[], [{"pid": 5151, "memoryUsed": 2 * 2**30}]]
     assert [s["utilizationPercent"][L40S] for s in report["samples"]] == [37, 37]
 
 

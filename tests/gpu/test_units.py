@@ -12,7 +12,7 @@ from spe_api import GpuTelemetryState, GpuUsage, Workspace, WorkspaceGpuHours
 from spe_gpu_agent import labels, usage
 from spe_gpu_agent.attribution import WorkspacePod, attribute
 from spe_gpu_agent.cgroup import pod_uid_from_cgroup
-from spe_gpu_agent.nvml import Gpu, GpuProcess, Inventory
+from spe_gpu_agent.nvml import Gpu, GpuProcess, Inventory, MigInstance
 from spe_operator.permits.status import gpu_ledger
 from spe_operator.workspaces import gpu_idle
 
@@ -56,10 +56,14 @@ def test_attribution_maps_processes_to_their_workspace():
 
 
 def test_a_workspace_without_gpu_processes_is_idle_and_mig_is_unmeasurable():
-    inv = _inv(Gpu(0, "GPU-m", "NVIDIA A30", 100, 0, None, mig_enabled=True, processes=(GpuProcess(5, 1),)))
+    mig = MigInstance("MIG-1", 24, processes=(GpuProcess(5, 4),))
+    inv = _inv(Gpu(0, "GPU-m", "NVIDIA A30", 96, 0, None, mig_enabled=True, mig=(mig,),
+                   processes=(GpuProcess(5, 4),)))
     out = attribute(inv, {5: "p1"}, [_pod("p1"), _pod("p2")], T0)
     assert out["p2"].peak == 0 and out["p2"].uuids == ()
     assert out["p1"].peak is None  # never counted idle
+    # the parent lists the instance's process as well: it is the instance's, counted once
+    assert out["p1"].uuids == ("MIG-1",) and out["p1"].memory_used == 4 and out["p1"].memory_total == 24
 
 
 def _sample(peak, t, gpus=1):

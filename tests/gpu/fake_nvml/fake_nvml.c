@@ -16,6 +16,7 @@
  *   gpu <i> mig <0|1>
  *   gpu <i> mig_device <uuid> <memory total bytes>   (repeatable)
  *   gpu <i> process <pid> <used bytes>                (repeatable)
+ *   gpu <i> mig_process <j> <pid> <used bytes>       a process on MIG instance j (repeatable)
  *   gpu <i> lost                        every call on the device returns NVML_ERROR_GPU_IS_LOST
  */
 #include <stdio.h>
@@ -104,6 +105,17 @@ static void parse(FILE *f) {
             if (sscanf(rest, "%u %llu", &p->pid, &p->usedGpuMemory) == 2) {
                 p->gpuInstanceId = p->computeInstanceId = 0xFFFFFFFF;
                 d->n_procs++;
+            }
+        } else if (!strcmp(sub, "mig_process")) {
+            int j = -1;
+            unsigned int pid;
+            unsigned long long used;
+            if (sscanf(rest, "%d %u %llu", &j, &pid, &used) == 3 && j >= 0 && j < d->n_mig && d->mig[j]->n_procs < MAX_PROCS) {
+                nvmlProcessInfo_t *p = &d->mig[j]->procs[d->mig[j]->n_procs++];
+                p->pid = pid;
+                p->usedGpuMemory = used;
+                p->gpuInstanceId = (unsigned int)j;
+                p->computeInstanceId = 0;
             }
         } else if (!strcmp(sub, "mig_device") && d->n_mig < MAX_MIG) {
             struct device *m = &migs[i][d->n_mig];
