@@ -9,7 +9,7 @@ from .common import (API_VERSION, GROUP, VERSION, Condition, ConditionStatus, Cu
 from .conditions import get_condition, is_true, remove_condition, set_condition
 from .datapermit import (PERMIT_NAME_MAX_LENGTH, Allocation, Ceilings, DataPermit, DataPermitPhase, DataPermitSpec,
                          DataPermitStatus, DisclosureThresholds, ExportPolicy, GpuAllocation, GpuCeiling, MemberRole,
-                         NkDominance, PermitMember, permit_namespace)
+                         NkDominance, PermitMember, WorkspaceGpuHours, permit_namespace)
 from .dataset import (DATASET_NAME_MAX_LENGTH, Anonymisation, AnonymisationOption, AnonymisationProfile, Dataset,
                       DatasetCounts, DatasetPhase, DatasetSource, DatasetSpec, DatasetStatus, DatasetStorage,
                       KAnonymity, Pseudonymisation)
@@ -18,7 +18,7 @@ from .outputreview import (CheckResult, ExportFile, FileCheck, OutputReview, Out
 from .quantity import format_quantity, is_quantity, parse_quantity
 from .reasons import ConditionType, Message, Reason
 from .tool import Approval, DefaultResources, ScanSummary, Tool, ToolKind, ToolPhase, ToolSpec, ToolStatus
-from .workspace import (WORKSPACE_NAME_MAX_LENGTH, GpuRequest, Workspace, WorkspacePhase, WorkspaceResources,
+from .workspace import (WORKSPACE_NAME_MAX_LENGTH, GpuRequest, GpuTelemetryState, GpuUsage, Workspace, WorkspacePhase, WorkspaceResources,
                         WorkspaceSpec, WorkspaceStatus, WorkspaceStorage)
 
 KINDS: tuple[type[CustomResource], ...] = (DataPermit, Dataset, Workspace, OutputReview, Tool)

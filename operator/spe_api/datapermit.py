@@ -172,6 +172,17 @@ class Allocation(SpeModel):
     gpus: list[GpuAllocation] = Field(default_factory=list, max_length=MAX_GPU_MODELS, description="GPUs held, per model.")
 
 
+MAX_GPU_LEDGER = 500
+
+
+class WorkspaceGpuHours(SpeModel):
+    """GPU-hours one workspace has used (kept after the workspace is deleted)."""
+
+    workspace: DNS1123Label = Field(description="The Workspace's name.")
+    uid: str = Field(max_length=64, description="The Workspace's metadata.uid (a re-created one is another entry).")
+    hours: float = Field(ge=0, description="GPU-hours (GPUs held x time) the GPU agents measured.")
+
+
 class DataPermitStatus(Status):
     """What the operator made of the permit."""
 
@@ -181,6 +192,10 @@ class DataPermitStatus(Status):
     members: int | None = Field(None, ge=0, description="Number of members.")
     workspaces: list[DNS1123Label] = Field(default_factory=list, max_length=100, description="Names of the permit's Workspaces.")
     allocated: Allocation | None = Field(None, description="Resources the workspaces hold against the ceilings.")
+    gpu_hours: float | None = Field(None, ge=0, description="GPU-hours used by the permit's workspaces, deleted ones included.")
+    gpu_ledger: list[WorkspaceGpuHours] = Field(
+        default_factory=list, max_length=MAX_GPU_LEDGER,
+        description="GPU-hours per workspace (uid), the terms of gpuHours.")
 
 
 class DataPermit(CustomResource):
@@ -200,6 +215,7 @@ class DataPermit(CustomResource):
         PrinterColumn("Tier", ".spec.tier", "integer", priority=1),
         PrinterColumn("Members", ".status.members", "integer", description="Number of members."),
         PrinterColumn("Namespace", ".status.namespace", description="Namespace of the workspaces."),
+        PrinterColumn("GPU Hours", ".status.gpuHours", "number", priority=1),
         PrinterColumn("Not After", ".spec.notAfter", description="End of validity (a date column would show a future instant as <invalid>)."),
         AGE_COLUMN,
     )

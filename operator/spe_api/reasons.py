@@ -26,6 +26,7 @@ class ConditionType:
     WITHIN_CEILINGS = "WithinCeilings"
     SCHEDULED = "Scheduled"
     VOLUMES_READY = "VolumesReady"
+    GPU_TELEMETRY = "GpuTelemetry"  # written by spe-gpu-agent
     # OutputReview
     CHECKED = "Checked"
     DECIDED = "Decided"
@@ -83,6 +84,11 @@ class Reason:
     STARTING = "Starting"
     SERVER_READY = "ServerReady"
     IDLE_TIMEOUT = "IdleTimeout"
+    GPU_IDLE = "GpuIdle"
+    # GPU telemetry (spe-gpu-agent)
+    GPU_MEASURED = "Measured"
+    GPU_LOST = "GpuLost"
+    NVML_UNAVAILABLE = "NvmlUnavailable"
     SCHEDULED = "Scheduled"
     UNSCHEDULABLE = "Unschedulable"
     POD_NOT_CREATED = "PodNotCreated"
@@ -164,4 +170,9 @@ class WorkspaceMessage:
     BLOCKED = "The server cannot run: {detail}"
     EVENT_STARTED = "Server running on node {node}{gpus}: {url}"
     EVENT_STOPPED = "Server stopped: {why}."
+    STOPPED_GPU_IDLE = (
+        "Stopped: GPU idle: its GPUs stayed under {threshold}% utilisation for {minutes} minutes; volumes "
+        "are kept. Set spec.running to true to start again.")
+    EVENT_GPU_IDLE = ("GPU idle: its GPUs stayed under {threshold}% utilisation since {since} ({minutes} minutes): "
+                      "stopping the server; volumes are kept.")
     EVENT_IDLE = "No activity for {minutes} minutes (last {last}): stopping the server; volumes are kept."

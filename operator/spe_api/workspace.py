@@ -77,6 +77,34 @@ class WorkspacePhase(StrEnum):
     BLOCKED = "Blocked"
 
 
+class GpuTelemetryState(StrEnum):
+    MEASURED = "Measured"
+    GPU_LOST = "GpuLost"
+    UNAVAILABLE = "Unavailable"
+
+
+class GpuUsage(SpeModel):
+    """What the node's GPU agent (spe-gpu-agent) measured of the server's GPUs: a short summary,
+    rewritten at most once per publishing interval (and at once when the server turns GPU-idle
+    or busy again), not a time series. The operator stops a server whose GPUs stayed idle for
+    its idle timeout."""
+
+    state: GpuTelemetryState = Field(description="Measured; GpuLost (a GPU fell off the bus); Unavailable (no NVML).")
+    sampled_at: datetime = Field(description="When the agent last sampled the GPUs.")
+    devices: int = Field(ge=0, le=64, description="GPUs the server holds.")
+    uuids: list[str] = Field(default_factory=list, max_length=64,
+                             description="UUIDs of the GPUs (or MIG instances) its processes run on.",
+                             json_schema_extra={"items": {"type": "string", "maxLength": 96}})
+    utilization_percent: int = Field(0, ge=0, le=100, description="Mean GPU utilisation over the held GPUs, last sample.")
+    memory_used: Quantity | None = Field(None, description="GPU memory its processes use, e.g. 3Gi.")
+    memory_total: Quantity | None = Field(None, description="Memory of the GPUs its processes run on.")
+    threshold_percent: int = Field(ge=0, le=100, description="Utilisation under which the agent counts a GPU idle.")
+    idle_since: datetime | None = Field(
+        None, description="Since when every GPU of the server stayed under the threshold; absent while busy.")
+    gpu_hours: float = Field(0, ge=0, description="GPU-hours the server has held (GPUs x time), cumulative.")
+    message: str | None = Field(None, max_length=1024, description="What went wrong with the measurement, and what to do.")
+
+
 class WorkspaceStatus(Status):
     """Where the workspace's server is."""
 
@@ -86,6 +114,7 @@ class WorkspaceStatus(Status):
     gpus: int | None = Field(None, ge=0, description="GPUs held by the running server.")
     started_at: datetime | None = Field(None, description="When the server last became ready.")
     last_activity: datetime | None = Field(None, description="Last activity seen, for the idle timeout.")
+    gpu_usage: GpuUsage | None = Field(None, description="GPU utilisation and memory, from the node's GPU agent.")
 
 
 class Workspace(CustomResource):

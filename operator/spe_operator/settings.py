@@ -71,6 +71,8 @@ class SpeSettings(BaseModel):
     workspace_tmp_size: str = Field("2Gi", description="Size limit of the writable /tmp (emptyDir).")
     workspace_shm_size: str = Field("1Gi", description="Size limit of /dev/shm (memory-backed, counts against the memory limit).")
     workspace_workers: int = Field(8, description="Workspaces reconciled concurrently.")
+    gpu_usage_max_age: float = Field(
+        300.0, description="Seconds a GPU agent's status.gpuUsage counts for the GPU-idle stop (older: ignored).")
 
     # --- audit and telemetry ------------------------------------------------------------------
     audit_log_path: str | None = Field(None, description="Path of the hash-chained audit log (none: no audit file).")

@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.permits
 
 IMAGES = Path(__file__).resolve().parents[2] / "images"
-EXPECTED = {"operator", "hub", "notebook-jupyterlab", "ingest", "egress"}
+EXPECTED = {"operator", "hub", "notebook-jupyterlab", "ingest", "egress", "gpu-agent"}
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 SECRETISH = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE|CREDENTIAL|API_KEY|ACCESS_KEY)", re.I)
 

@@ -9,7 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from spe_api import (Allocation, ConditionType, DataPermit, DataPermitPhase, DataPermitStatus, GpuAllocation,
-                     Message, Reason, Workspace, format_quantity, get_condition, parse_quantity, set_condition)
+                     Message, Reason, Workspace, WorkspaceGpuHours, format_quantity, get_condition, parse_quantity,
+                     set_condition)
+from spe_api.datapermit import MAX_GPU_LEDGER
 from spe_api.reasons import permit_phase_reason
 
 from .phase import PhaseInfo
@@ -55,6 +57,28 @@ def allocation_of(workspaces: list[Workspace]) -> Allocation:
                       gpus=[GpuAllocation(model=m, count=n) for m, n in sorted(gpus.items())])
 
 
+def gpu_ledger(recorded: list[WorkspaceGpuHours], workspaces: list[Workspace]) -> list[WorkspaceGpuHours]:
+    """GPU-hours per workspace: the recorded entries (deleted workspaces keep theirs), each
+    raised to what the workspace's GPU agent now reports (``status.gpuUsage.gpuHours`` only
+    grows). Oldest entries of deleted workspaces go first when the list is full."""
+    entries = {e.uid: e for e in recorded}
+    live: set[str] = set()
+    for ws in workspaces:
+        usage, uid = ws.status.gpu_usage, ws.metadata.uid
+        if usage is None or not uid:
+            continue
+        live.add(uid)
+        old = entries.get(uid)
+        hours = round(max(usage.gpu_hours, old.hours if old else 0.0), 4)
+        if old is None or old.hours != hours:
+            entries[uid] = WorkspaceGpuHours(workspace=ws.name, uid=uid, hours=hours)
+    out = list(entries.values())
+    while len(out) > MAX_GPU_LEDGER:
+        gone = next((i for i, e in enumerate(out) if e.uid not in live), 0)
+        out.pop(gone)
+    return out
+
+
 def build_status(permit: DataPermit, info: PhaseInfo, children: ChildrenResult, workspaces: list[Workspace],
                  namespace: str, now: datetime) -> DataPermitStatus:
     """The whole status, conditions carried over (transition times kept while unchanged)."""
@@ -71,7 +95,10 @@ def build_status(permit: DataPermit, info: PhaseInfo, children: ChildrenResult, 
     ready_message = info.message if children.ok else ns_message
     conds = set_condition(conds, ConditionType.READY, ready, ready_reason, ready_message, gen, now)
     live = [ws for ws in workspaces if ws.metadata.deletion_timestamp is None]
+    ledger = gpu_ledger(permit.status.gpu_ledger, workspaces)
     return permit.status.model_copy(update={
+        "gpu_ledger": ledger,
+        "gpu_hours": round(sum(e.hours for e in ledger), 4) if ledger else permit.status.gpu_hours,
         "phase": info.phase,
         "namespace": namespace,
         "members": len(permit.spec.members),

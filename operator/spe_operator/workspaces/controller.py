@@ -36,6 +36,7 @@ from . import checks, names
 from .datasets import evaluate_datasets
 from .desired import desired_children
 from .events import NORMAL, WARNING, post_event
+from .gpu_idle import gpu_idle_deadline, is_gpu_idle
 from .idle import idle_deadline, is_idle, last_activity
 from .status import StatusInputs, build_status, status_changed, status_patch
 from .volumes import build_volume_claims
@@ -233,6 +234,10 @@ class WorkspaceController:
         if ws.spec.running and pod is not None and pod.ready and is_idle(ws, ws.status.started_at, now):
             await self._stop_idle(ws, body, now)
             return
+        if (ws.spec.running and pod is not None and pod.ready
+                and is_gpu_idle(ws, ws.status.started_at, now, settings.gpu_usage_max_age)):
+            await self._stop_gpu_idle(ws, body, now)
+            return
         if ws.spec.running and stop_reason:
             await self.kube.merge_patch(WORKSPACE, ws.name, {"metadata": {"annotations": {
                 names.ANNOTATION_STOP_REASON: None}}}, ws.namespace)
@@ -351,6 +356,15 @@ class WorkspaceController:
         await post_event(self.kube, body, type_=NORMAL, reason=Reason.IDLE_TIMEOUT, message=M.EVENT_IDLE.format(
             minutes=ws.spec.idle_timeout_minutes, last=last.isoformat() if last else "never"), now=now)
 
+    async def _stop_gpu_idle(self, ws: Workspace, body: dict[str, Any], now: datetime) -> None:
+        usage = ws.status.gpu_usage
+        await self.kube.merge_patch(WORKSPACE, ws.name, {
+            "metadata": {"annotations": {names.ANNOTATION_STOP_REASON: Reason.GPU_IDLE}},
+            "spec": {"running": False}}, ws.namespace)
+        await post_event(self.kube, body, type_=NORMAL, reason=Reason.GPU_IDLE, message=M.EVENT_GPU_IDLE.format(
+            threshold=usage.threshold_percent, since=usage.idle_since.isoformat(),
+            minutes=ws.spec.idle_timeout_minutes), now=now)
+
     async def _announce(self, ws: Workspace, body: dict[str, Any], new, gates, stop_reason: str | None,
                         now: datetime) -> None:
         """Events for the transitions a person should see."""
@@ -371,6 +385,8 @@ class WorkspaceController:
         elif phase == WorkspacePhase.STOPPED and old_phase is not None:
             if stop_reason == Reason.IDLE_TIMEOUT:
                 why = "idle timeout"
+            elif stop_reason == Reason.GPU_IDLE:
+                why = "GPU idle"
             elif not gates.permit.ok:
                 why = gates.permit.message.rstrip(".")
             else:
@@ -392,9 +408,10 @@ class WorkspaceController:
         """Re-run at the next instant the answer changes by the clock alone."""
         candidates = []
         if new.phase == WorkspacePhase.RUNNING:
-            deadline = idle_deadline(ws, new.started_at)
-            if deadline is not None:
-                candidates.append(deadline)
+            # (A passed GPU-idle deadline whose summary is stale stops nothing: the resync retries.)
+            for deadline in (idle_deadline(ws, new.started_at), gpu_idle_deadline(ws, new.started_at)):
+                if deadline is not None and deadline > now:
+                    candidates.append(deadline)
         if permit is not None:
             for instant in (permit.spec.not_before, permit.spec.not_after):
                 if instant is not None and instant.astimezone(timezone.utc) > now:

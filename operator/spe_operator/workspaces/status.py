@@ -77,6 +77,10 @@ def _phase_and_ready(i: StatusInputs) -> tuple[WorkspacePhase, bool, str, str]:
         if i.stop_reason == Reason.IDLE_TIMEOUT:
             return (WorkspacePhase.STOPPED, False, Reason.IDLE_TIMEOUT,
                     M.STOPPED_IDLE.format(minutes=ws.spec.idle_timeout_minutes))
+        if i.stop_reason == Reason.GPU_IDLE:
+            usage = ws.status.gpu_usage
+            return (WorkspacePhase.STOPPED, False, Reason.GPU_IDLE, M.STOPPED_GPU_IDLE.format(
+                threshold=usage.threshold_percent if usage else "the agent's", minutes=ws.spec.idle_timeout_minutes))
         if not i.gates.permit.ok:
             return WorkspacePhase.STOPPED, False, i.gates.permit.reason, i.gates.permit.message
         if pod is not None:
@@ -140,12 +144,14 @@ def build_status(i: StatusInputs) -> WorkspaceStatus:
         gpus=ws.gpu_count if pod is not None and pod.scheduled else None,
         started_at=started_at,
         last_activity=last_activity(ws, started_at),
+        gpu_usage=old.gpu_usage,  # the GPU agent's (spe-gpu-agent), carried unchanged
     )
 
 
 def status_patch(new: WorkspaceStatus) -> dict[str, Any]:
     """A merge patch of ``status`` that also clears the optional fields now absent."""
     body = new.to_dict()
+    body.pop("gpuUsage", None)  # the GPU agent's to write, never the operator's
     for field in ("url", "node", "gpus", "startedAt", "lastActivity", "message"):
         body.setdefault(field, None)
     return {"status": body}

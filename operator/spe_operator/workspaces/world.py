@@ -65,10 +65,13 @@ class WorkspaceEntry:
 
 def fingerprint(body: Mapping[str, Any], annotations: tuple[str, ...]) -> tuple:
     """What makes a reconcile necessary: spec (generation), the annotations the controller
-    reads, deletion. A status-only change (our own status patch) is not in it."""
+    reads, deletion, the GPU agent's idle verdict. A status-only change (our own status patch) is not in it."""
     md = body.get("metadata", {})
     ann = md.get("annotations") or {}
-    return (md.get("uid"), md.get("generation"), md.get("deletionTimestamp"), tuple(ann.get(a) for a in annotations))
+    # The GPU agent's summary turning idle (or busy again) moves the GPU-idle deadline.
+    gpu = ((body.get("status") or {}).get("gpuUsage") or {})
+    return (md.get("uid"), md.get("generation"), md.get("deletionTimestamp"), tuple(ann.get(a) for a in annotations),
+            gpu.get("idleSince"), gpu.get("state"))
 
 
 class World:
