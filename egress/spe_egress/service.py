@@ -103,7 +103,7 @@ class EgressService:
         raise Problem(409, "record_tampered", f"the gateway's record of {md['name']} does not verify (edited or "
                       "forged outside the gateway); it is refused until an administrator investigates")
 
-    def _audit_all(self, entries: Iterable[AuditEntry]) -> None:
+    def audit_all(self, entries: Iterable[AuditEntry]) -> None:
         """Write the records of an act before it takes effect; if the trail cannot take them,
         the act does not happen."""
         for actor, action, target, kw in entries:
@@ -250,7 +250,7 @@ class EgressService:
         entries = [(user, act.EXPORT_REQUEST, f"{namespace}/{name}",
                     {"permit": permit.name, "details": {"files": spec_files, "workspace": staging.workspace}})]
         try:
-            self._audit_all(entries)
+            self.audit_all(entries)
         except Problem:
             staging.abort()
             raise
@@ -452,7 +452,7 @@ class EgressService:
         f = files[index]
         ns, round_ = obj["metadata"]["namespace"], int(obj["status"]["round"])
         data = self.quarantine.get(ns, name, round_, index, f["sha256"])
-        self._audit_all([(reviewer, act.EXPORT_VIEW, f"{ns}/{name}", {
+        self.audit_all([(reviewer, act.EXPORT_VIEW, f"{ns}/{name}", {
             "permit": obj["status"].get("permit"),
             "details": {"round": round_, "file": f["name"], "index": index, "sha256": f["sha256"]}})])
         return f["name"], data
@@ -619,7 +619,7 @@ class EgressService:
 
     async def _purge(self, ns: str, name: str, permit: str | None, details: dict) -> bool:
         try:
-            self._audit_all([(act.SYSTEM_ACTOR, act.EXPORT_PURGE, f"{ns}/{name}", {"permit": permit,
+            self.audit_all([(act.SYSTEM_ACTOR, act.EXPORT_PURGE, f"{ns}/{name}", {"permit": permit,
                                                                                    "details": details})])
         except Problem:
             return False  # not recorded, not done: the next sweep retries
@@ -671,7 +671,7 @@ class EgressService:
                 obj.setdefault("status", {})
                 mutate(obj)
                 entries = records(obj) if records else []
-                self._audit_all(entries)
+                self.audit_all(entries)
                 try:
                     return await self.store.replace_status(self._seal(obj))
                 except Conflict:

@@ -80,6 +80,9 @@ def permit_and_workspace(egress_crds, namespace):
     try:
         yield permit, ns
     finally:
+        # no gateway runs after the test to release its finalizer: release it here
+        for name in cluster.kubectl("get", "outputreviews", "-n", ns, "-o", "name").stdout.split():
+            cluster.kubectl("patch", name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
         cluster.kubectl("delete", "namespace", ns, "--wait=false")
         cluster.kubectl("delete", "datapermit", permit, "--wait=false")
         cluster.kubectl("delete", "dataset", dataset, "--wait=false")

@@ -111,6 +111,8 @@ def test_a_chunked_upload_over_the_limit_is_refused_with_bounded_memory(gateway,
     too_big = 8 * MAX_FILE  # 160 MiB against the permit's 20 MiB per file
     with PeakRss() as rss:
         status, body, sent = chunked_upload(gateway.url, token, too_big)
+    print(f"\nchunked upload of {too_big / 2**20:.0f} MiB against a {MAX_FILE / 2**20:.0f} MiB limit: HTTP {status} "
+          f"after {sent / 2**20:.1f} MiB sent; gateway RSS +{rss.growth / 2**20:.1f} MiB")
     assert status == 413, body[:500]
     assert b"file_too_large" in body
     assert sent < too_big / 2, f"the gateway read {sent} bytes before refusing"
@@ -136,6 +138,8 @@ def test_a_chunked_upload_within_the_limit_streams_to_quarantine(gateway, hub):
             status, body, _ = chunked_upload(gateway.url, token, size)
     finally:
         gateway.server.loop.call_soon_threadsafe(gateway.svc.check_slots.release)
+    print(f"\nchunked upload of {size / 2**20:.1f} MiB within the limit: HTTP {status}; "
+          f"gateway RSS +{rss.growth / 2**20:.1f} MiB while it streamed")
     assert status == 201, body[:500]
     assert rss.growth < size / 2, f"the gateway's memory grew by {rss.growth / 2**20:.0f} MiB for a " \
                                   f"{size / 2**20:.0f} MiB upload"
