@@ -92,7 +92,7 @@ class ExportPolicy(SpeModel):
     """What may leave the environment and how it is reviewed."""
 
     model_config = ConfigDict(json_schema_extra=validations(
-        cel("size(self.reviewers) == 0 || size(self.reviewers) >= self.reviewersRequired",
+        cel("!has(self.reviewers) || size(self.reviewers) == 0 || size(self.reviewers) >= self.reviewersRequired",
             "spec.exportPolicy.reviewers must name at least reviewersRequired people (or none yet)",
             field_path=".reviewers"),
     ))
@@ -127,7 +127,8 @@ class DataPermitSpec(SpeModel):
         cel("!self.revoked || (has(self.revocationReason) && self.revocationReason.size() > 0)",
             "spec.revocationReason is required when spec.revoked is true", field_path=".revocationReason",
             reason="FieldValueRequired"),
-        cel("self.exportPolicy.reviewers.all(r, !self.members.exists(m, m.subject.lowerAscii() == r.lowerAscii()))",
+        cel("!has(self.exportPolicy) || !has(self.exportPolicy.reviewers) || "
+            "self.exportPolicy.reviewers.all(r, !self.members.exists(m, m.subject.lowerAscii() == r.lowerAscii()))",
             "spec.exportPolicy.reviewers may not name a member of the permit: members never review its exports",
             field_path=".exportPolicy.reviewers", reason="FieldValueForbidden"),
         cel("!oldSelf.revoked || self.revoked",

@@ -15,7 +15,8 @@ from spe_kube import KubeClient
 
 from .conftest import RESEARCHER
 from .helpers import SAFE_CSV, run_cli
-from .test_kube import _apply, gateway_kubeconfig, kube_gateway, permit_and_workspace  # noqa: F401 - fixtures
+from .test_kube import (_apply, egress_crds, gateway_kubeconfig, kube_gateway,  # noqa: F401 - fixtures
+                        permit_and_workspace)
 
 pytestmark = pytest.mark.egress
 
@@ -150,3 +151,28 @@ def test_a_permits_reviewers_are_never_its_members(egress_crds, namespace):
         cluster.kubectl("apply", "-f", "-", input=json.dumps(doc), check=True)
     finally:
         cluster.kubectl("delete", "datapermit", doc["metadata"]["name"], "--wait=false")
+
+
+def test_a_review_the_api_server_refuses_leaves_no_record(egress_crds, tmp_path):
+    """The record is written first; when the OutputReview cannot be made, it is rolled back."""
+    import asyncio
+
+    from spe_egress.kube_store import KubeStore
+    from spe_kube import ApiError
+
+    store = KubeStore(KubeClient(gateway_kubeconfig(egress_crds), field_manager="spe-egress"), tmp_path / "state")
+    obj = {"apiVersion": "spe.ehds.io/v1alpha1", "kind": "OutputReview",
+           "metadata": {"name": "er-0123456789", "namespace": "default"},  # not a permit's namespace: 403
+           "spec": {"requester": RESEARCHER, "workspace": "analysis", "justification": "Counts for the report.",
+                    "files": [{"name": "t.csv", "size": 1, "sha256": "0" * 64}]},
+           "status": {"phase": "Submitted"}}
+
+    async def attempt():
+        try:
+            await store.create_review(obj)
+        finally:
+            await store.close()
+    with pytest.raises(ApiError) as err:
+        asyncio.run(attempt())
+    assert err.value.status == 403
+    assert not list((tmp_path / "state").rglob("*.json"))
