@@ -26,7 +26,7 @@ from spe_kube import ApiError, KubeClient, load_kubeconfig
 
 from .checks_adapter import Thresholds
 from .records_store import RecordFiles
-from .store import LABEL_MANAGED_BY, Conflict, ExportPolicy, PermitInfo, WorkspaceInfo
+from .store import LABEL_MANAGED_BY, ExportPolicy, PermitInfo, WorkspaceInfo
 
 log = logging.getLogger("spe_egress.kube")
 

@@ -5,7 +5,6 @@ reviewer scope (11). The store is the in-memory one; the control-plane side is i
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import pytest
