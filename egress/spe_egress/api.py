@@ -10,9 +10,9 @@ from . import audit as act
 from .hub_auth import HubAuthError, token_from_header
 from .lifecycle import Phase
 from .release import LinkError, verify_link
-from .records import Problem, Upload, current_files
-
-MAX_FORM_FILES = 1000
+from .records import Problem, current_files
+from .staging import Staging
+from .uploads import read_upload
 
 
 def problem(status: int, code: str, message: str) -> JSONResponse:
@@ -62,39 +62,18 @@ async def _user(request: Request) -> str:
         raise Problem(e.status, "unauthenticated" if e.status == 401 else "hub_unavailable", e.message) from None
 
 
-async def _read_uploads(request: Request) -> tuple[dict, list[Upload]]:
-    settings = request.app.state.settings
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_request_bytes:
-        raise Problem(413, "request_too_large", f"the upload is {length} bytes; the gateway takes at most "
-                      f"{settings.max_request_bytes} bytes per request")
-    ctype = request.headers.get("content-type", "")
-    if not ctype.startswith("multipart/form-data"):
-        raise Problem(415, "not_multipart", "send the files as multipart/form-data")
-    fields: dict = {}
-    uploads: list[Upload] = []
-    try:
-        async with request.form(max_files=MAX_FORM_FILES, max_fields=50) as form:
-            for key, value in form.multi_items():
-                if hasattr(value, "read"):
-                    if key == "file":
-                        uploads.append(Upload(value.filename or "file", await value.read()))
-                else:
-                    fields[key] = value
-    except Problem:
-        raise
-    except Exception as e:  # noqa: BLE001 - multipart parse errors carry a readable message
-        raise Problem(400, "bad_upload", f"the upload could not be read: {e}") from None
-    return fields, uploads
-
-
 async def create_request(request: Request) -> Response:
     user = await _user(request)
-    fields, uploads = await _read_uploads(request)
-    obj = await request.app.state.svc.create_request(
-        user, fields.get("namespace", ""), fields.get("workspace", ""), fields.get("justification", ""), uploads)
-    return JSONResponse(researcher_view(request.app.state.svc, obj, request.app.state.settings.public_url),
-                        status_code=201)
+    svc = request.app.state.svc
+
+    async def begin(fields: dict) -> Staging:
+        ns, ws = fields.get("namespace", ""), fields.get("workspace", "")
+        if not ns or not ws:
+            raise Problem(400, "fields_after_files", "send the namespace and workspace fields before the files")
+        return await svc.open_request(user, ns, ws)
+    fields, staging = await read_upload(request, begin)
+    obj = await svc.commit_request(staging, fields.get("justification", ""))
+    return JSONResponse(researcher_view(svc, obj, request.app.state.settings.public_url), status_code=201)
 
 
 async def list_requests(request: Request) -> Response:
@@ -120,9 +99,13 @@ async def withdraw(request: Request) -> Response:
 
 async def resubmit(request: Request) -> Response:
     user = await _user(request)
-    fields, uploads = await _read_uploads(request)
     svc = request.app.state.svc
-    obj = await svc.resubmit(user, request.path_params["name"], fields.get("justification", ""), uploads)
+    name = request.path_params["name"]
+
+    async def begin(fields: dict) -> Staging:
+        return await svc.open_resubmission(user, name)
+    fields, staging = await read_upload(request, begin)
+    obj = await svc.commit_resubmission(staging, fields.get("justification", ""))
     return JSONResponse(researcher_view(svc, obj, request.app.state.settings.public_url))
 
 
@@ -132,7 +115,8 @@ async def policy(request: Request) -> Response:
     svc = request.app.state.svc
     _, permit = await svc.authorize_export(user, request.path_params["namespace"], request.path_params["workspace"])
     p = permit.policy
-    return JSONResponse({"permit": permit.name, "user": user, "maxFileBytes": p.thresholds.max_file_bytes,
+    return JSONResponse({"permit": permit.name, "user": user,
+                         "maxFileBytes": min(p.thresholds.max_file_bytes, request.app.state.settings.max_request_bytes),
                          "maxFiles": p.max_files, "allowedFileTypes": list(p.thresholds.allowed_types),
                          "reviewersRequired": p.reviewers_required,
                          "maxRequestBytes": request.app.state.settings.max_request_bytes})

@@ -80,8 +80,8 @@ def create_app(settings: Settings, store: Store, *, hub: HubAuthenticator | None
     keys = keys or GatewayKeys.from_secret(read_secret_file(settings.secret_file))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     svc = EgressService(store, Quarantine(settings.quarantine_dir, keys.quarantine), Auditor(settings.audit_file),
-                        report_key=keys.reports, link_key=keys.links, ledger_dir=settings.ledger_dir,
-                        link_ttl_s=settings.link_ttl_s, clock=clock)
+                        report_key=keys.reports, link_key=keys.links, record_key=keys.records,
+                        ledger_dir=settings.ledger_dir, link_ttl_s=settings.link_ttl_s, clock=clock)
     hub = hub or HubAuthenticator(settings.hub_api_url)
     if oidc is None and settings.oidc_issuer:
         oidc = OIDCClient(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
@@ -89,11 +89,17 @@ def create_app(settings: Settings, store: Store, *, hub: HubAuthenticator | None
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        sweeper = asyncio.create_task(_sweep_forever(svc, settings.sweep_interval_s))
+        try:
+            await svc.resume()  # checks a stopped gateway left unfinished
+        except Exception:  # noqa: BLE001 - the sweep and the next start try again
+            log.exception("resuming interrupted checks failed")
+        sweeper = asyncio.create_task(_every(svc.sweep, settings.sweep_interval_s, "retention sweep"))
+        reaper = asyncio.create_task(_every(svc.reap, settings.reap_interval_s, "purging deleted requests"))
         try:
             yield
         finally:
             sweeper.cancel()
+            reaper.cancel()
             await svc.drain()
             await hub.close()
             if oidc is not None:
@@ -116,10 +122,10 @@ def create_app(settings: Settings, store: Store, *, hub: HubAuthenticator | None
     return app
 
 
-async def _sweep_forever(svc: EgressService, interval: float) -> None:
+async def _every(job, interval: float, what: str) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await svc.sweep()
-        except Exception:  # noqa: BLE001 - keep sweeping; the next round retries
-            log.exception("retention sweep failed")
+            await job()
+        except Exception:  # noqa: BLE001 - keep going; the next round retries
+            log.exception("%s failed", what)

@@ -47,6 +47,8 @@ EXPORT_CANCEL = "export.cancelled"
 EXPORT_PURGE = "export.purged"
 EXPORT_DENIED = "export.denied"
 REVIEWER_LOGIN = "export.reviewer_login"
+EXPORT_VIEW = "export.viewed"          # a reviewer opened a quarantined file
+EXPORT_TAMPERED = "export.tampered"    # a record whose seal does not verify was refused
 SYSTEM_ACTOR = "system:spe-egress"
 
 

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--audit-log", default=_env("SPE_EGRESS_AUDIT_LOG"))
     s.add_argument("--link-ttl", type=int, default=int(_env("SPE_EGRESS_LINK_TTL_S", str(7 * 86400))),
                    help="seconds a release link stays valid (default 7 days)")
+    s.add_argument("--max-request-bytes", type=int,
+                   default=int(_env("SPE_EGRESS_MAX_REQUEST_BYTES", str(256 * 1024 ** 2))),
+                   help="the most one upload may carry (default 256 MiB; keep it well under the container's memory)")
     s.add_argument("--store", choices=("kube", "memory"), default=_env("SPE_EGRESS_STORE", "kube"))
     s.add_argument("--kubeconfig", default=_env("KUBECONFIG"))
     s.add_argument("--cookie-secure", action="store_true", default=_env("SPE_EGRESS_COOKIE_SECURE") == "1")
@@ -53,7 +56,8 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
         hub_api_url=a.hub_api_url, oidc_issuer=a.oidc_issuer, oidc_client_id=a.oidc_client_id,
         oidc_client_secret=secret, reviewer_role=a.reviewer_role,
         audit_path=Path(a.audit_log) if a.audit_log else None, link_ttl_s=a.link_ttl,
-        cookie_secure=a.cookie_secure, store=a.store, kubeconfig=a.kubeconfig)
+        cookie_secure=a.cookie_secure, store=a.store, kubeconfig=a.kubeconfig,
+        max_request_bytes=a.max_request_bytes)
 
 
 def make_store(settings: Settings):
@@ -61,7 +65,7 @@ def make_store(settings: Settings):
         from .store import MemoryStore
         return MemoryStore()
     from .kube_store import KubeStore
-    return KubeStore.from_kubeconfig(settings.kubeconfig)
+    return KubeStore.from_kubeconfig(settings.kubeconfig, settings.records_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

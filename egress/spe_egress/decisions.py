@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .identity import same_subject, subject_key
+
 VOTES = ("approve", "changes", "reject")
 VISIBILITIES = ("private", "public")
 
@@ -35,7 +37,7 @@ def round_decisions(decisions: list[dict], round_: int) -> list[dict]:
 
 
 def has_voted(decisions: list[dict], round_: int, reviewer: str) -> bool:
-    return any(d.get("reviewer") == reviewer for d in round_decisions(decisions, round_))
+    return any(same_subject(d.get("reviewer"), reviewer) for d in round_decisions(decisions, round_))
 
 
 def validate_ballot(ballot: dict[int, dict], n_files: int, blocked: set[int]) -> list[dict]:
@@ -65,7 +67,7 @@ def validate_ballot(ballot: dict[int, dict], n_files: int, blocked: set[int]) ->
 
 def tally(decisions: list[dict], round_: int, n_files: int, required: int) -> Outcome:
     rd = round_decisions(decisions, round_)
-    voters = tuple(dict.fromkeys(d["reviewer"] for d in rd))
+    voters = tuple({subject_key(d["reviewer"]): d["reviewer"] for d in rd}.values())
     if len(voters) < max(1, required):
         return Outcome(None, voters=voters)
     votes = [v for d in rd for v in d["votes"]]
@@ -82,7 +84,7 @@ def visible_decisions(decisions: list[dict], round_: int, viewer: str) -> list[d
     """What one reviewer may see: nothing of this round's other votes until they cast theirs."""
     if has_voted(decisions, round_, viewer):
         return list(decisions)
-    return [d for d in decisions if d.get("round") != round_ or d.get("reviewer") == viewer]
+    return [d for d in decisions if d.get("round") != round_ or same_subject(d.get("reviewer"), viewer)]
 
 
 def public_comments(decisions: list[dict], decided_rounds: set[int]) -> list[dict]:

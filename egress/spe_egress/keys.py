@@ -2,7 +2,8 @@
 
 The master secret comes from a Kubernetes Secret mounted as a file (``--secret-file``).
 Separate derived keys keep each use apart: quarantine encryption (AES-256-GCM), release
-links (HMAC-SHA256), the signature of check records, and the reviewer-session cookie.
+links (HMAC-SHA256), the signature of check records, the reviewer-session cookie, and the MAC
+(HMAC-SHA256) that seals each review's record.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class GatewayKeys:
     links: bytes
     reports: bytes
     sessions: bytes
+    records: bytes
 
     @classmethod
     def from_secret(cls, master: bytes) -> "GatewayKeys":
@@ -38,7 +40,8 @@ class GatewayKeys:
         return cls(quarantine=_derive(master, "quarantine-aes-256-gcm"),
                    links=_derive(master, "release-links-hmac"),
                    reports=_derive(master, "check-record-signature"),
-                   sessions=_derive(master, "reviewer-sessions"))
+                   sessions=_derive(master, "reviewer-sessions"),
+                   records=_derive(master, "review-record-mac"))
 
 
 def read_secret_file(path: str | os.PathLike) -> bytes:

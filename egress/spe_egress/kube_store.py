@@ -3,35 +3,38 @@
 - DataPermit and Workspace are read through the shared models (``spe_api``).
 - An OutputReview holds the spec (immutable, as submitted) and the status the cluster's
   people read (phase, checks, votes once decided, approvals, expiry), projected from the
-  gateway's own record.
+  gateway's own record. It carries the finalizer ``spe.ehds.io/egress-quarantine``: the
+  request's quarantined files and record live outside Kubernetes, so deleting the request
+  (or its permit, whose namespace takes the request with it) waits until the gateway has
+  purged them (``EgressService.reap``).
 - The gateway's full record of a request (rounds, per-file ballots with private comments,
-  history, release) lives in a companion Secret ``<review>-egress`` owned by the
-  OutputReview, so reviewers' private comments and undecided votes are not in an object
-  that every reader of OutputReviews sees, and the Secret's resourceVersion gives
-  optimistic concurrency for every change.
+  history, release) lives on the gateway's own volume (:class:`RecordFiles`), never in the
+  permit's namespace, where the hub may write Secrets and a Secret would be the hub's to
+  forge. The record is written first and the OutputReview second; a request whose
+  OutputReview could not be made is rolled back, and a record left by a crash in between is
+  reaped once it is older than ``orphan_grace_s``.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 from datetime import datetime, timezone
+from pathlib import Path
 
 from spe_api import OutputReviewPhase
 from spe_kube import ApiError, KubeClient, load_kubeconfig
 
 from .checks_adapter import Thresholds
-from .store import LABEL_MANAGED_BY, LABEL_REQUESTER, Conflict, ExportPolicy, PermitInfo, WorkspaceInfo
+from .records_store import RecordFiles
+from .store import LABEL_MANAGED_BY, ExportPolicy, PermitInfo, WorkspaceInfo
 
 log = logging.getLogger("spe_egress.kube")
 
 OR_KIND = ("spe.ehds.io/v1alpha1", "OutputReview")
 PERMIT_KIND = ("spe.ehds.io/v1alpha1", "DataPermit")
 WS_KIND = ("spe.ehds.io/v1alpha1", "Workspace")
-SECRET_KIND = ("v1", "Secret")
-STATE_KEY = "state.json"
-STATE_SUFFIX = "-egress"
+FINALIZER = "spe.ehds.io/egress-quarantine"
+ORPHAN_GRACE_S = 600.0  # a record without its OutputReview this old was left by a crash
 MANAGED_BY = "spe-egress"
 MAX_STATUS_CHECKS = 5000   # OutputReview status.checks maxItems
 MAX_STATUS_VOTES = 20      # OutputReview status.votes maxItems
@@ -59,6 +62,8 @@ def permit_from_manifest(body: dict, now: datetime | None = None) -> PermitInfo:
     return PermitInfo(
         name=dp.name, phase=phase,
         members=frozenset(m.subject for m in dp.spec.members if m.role == MemberRole.RESEARCHER),
+        everyone=frozenset(m.subject for m in dp.spec.members),
+        reviewers=frozenset(pol.reviewers),
         datasets=tuple(dp.spec.datasets), namespace=dp.target_namespace,
         policy=ExportPolicy(reviewers_required=pol.reviewers_required, retention_days=pol.retention_days,
                             thresholds=thresholds))
@@ -124,13 +129,15 @@ def project_status(state: dict) -> dict:
 
 
 class KubeStore:
-    def __init__(self, kube: KubeClient, *, state_suffix: str = STATE_SUFFIX):
+    def __init__(self, kube: KubeClient, records: RecordFiles | str | Path, *,
+                 orphan_grace_s: float = ORPHAN_GRACE_S):
         self.kube = kube
-        self.suffix = state_suffix
+        self.records = records if isinstance(records, RecordFiles) else RecordFiles(records)
+        self.orphan_grace_s = orphan_grace_s
 
     @classmethod
-    def from_kubeconfig(cls, path: str | None = None) -> "KubeStore":
-        return cls(KubeClient(load_kubeconfig(path), field_manager=FIELD_MANAGER))
+    def from_kubeconfig(cls, path: str | None, records_dir: str | Path) -> "KubeStore":
+        return cls(KubeClient(load_kubeconfig(path), field_manager=FIELD_MANAGER), records_dir)
 
     async def close(self) -> None:
         await self.kube.close()
@@ -155,102 +162,99 @@ class KubeStore:
 
     # --- the record ----------------------------------------------------------------------------
 
-    def _state_name(self, review: str) -> str:
-        return review + self.suffix
-
-    async def _state(self, namespace: str, review: str) -> dict | None:
-        return await self.kube.get_or_none(SECRET_KIND, self._state_name(review), namespace)
-
-    @staticmethod
-    def _decode(secret: dict | None) -> dict:
-        if not secret:
-            return {}
-        raw = (secret.get("data") or {}).get(STATE_KEY)
-        return json.loads(base64.b64decode(raw)) if raw else {}
-
-    def _doc(self, review: dict, secret: dict | None) -> dict:
+    def _doc(self, review: dict) -> dict:
+        md = review["metadata"]
+        state, version = self.records.read(md["namespace"], md["name"])
         doc = {k: review[k] for k in ("apiVersion", "kind", "metadata", "spec")}
-        doc["metadata"] = dict(review["metadata"])
-        doc["status"] = self._decode(secret)
-        doc["metadata"]["resourceVersion"] = (secret or {}).get("metadata", {}).get("resourceVersion", "")
+        doc["metadata"] = dict(md)
+        doc["status"] = state or {}
+        doc["metadata"]["resourceVersion"] = str(version) if state is not None else ""
         return doc
 
     async def create_review(self, obj: dict) -> dict:
-        created = await self.kube.create(obj)
-        md = created["metadata"]
-        secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                  "metadata": {"name": self._state_name(md["name"]), "namespace": md["namespace"],
-                               "labels": {LABEL_MANAGED_BY: MANAGED_BY,
-                                          LABEL_REQUESTER: md.get("labels", {}).get(LABEL_REQUESTER, "")},
-                               "ownerReferences": [{"apiVersion": created["apiVersion"], "kind": created["kind"],
-                                                    "name": md["name"], "uid": md["uid"],
-                                                    "controller": True, "blockOwnerDeletion": True}]},
-                  "data": {STATE_KEY: base64.b64encode(b"{}").decode()}}
-        sec = await self.kube.create(secret)
-        return self._doc(created, sec)
+        md = obj["metadata"]
+        ns, name = md["namespace"], md["name"]
+        state = obj.get("status") or {}
+        self.records.write(ns, name, state, None)
+        body = {k: obj[k] for k in ("apiVersion", "kind", "spec")}
+        body["metadata"] = {**md, "finalizers": [FINALIZER]}
+        try:
+            created = await self.kube.create(body)
+        except BaseException:
+            self.records.delete(ns, name)  # no review: no record
+            raise
+        await self._project(ns, name, state)
+        return self._doc(created)
 
     async def get_review(self, namespace: str, name: str) -> dict | None:
         review = await self.kube.get_or_none(OR_KIND, name, namespace)
         if review is None:
             return None
-        return self._doc(review, await self._state(namespace, name))
-
-    async def _namespaces(self) -> list[str]:
-        """The permits' namespaces: the gateway's rights are granted there (a RoleBinding the
-        operator writes per permit), never cluster-wide."""
-        out = set()
-        for body in await self.kube.list(PERMIT_KIND):
-            ns = (body.get("status") or {}).get("namespace") or f"spe-{body['metadata']['name']}"
-            out.add(ns)
-        return sorted(out)
-
-    async def _list_in(self, namespace: str, label_selector: str, field_selector: str | None = None
-                       ) -> list[dict]:
-        try:
-            reviews = await self.kube.list(OR_KIND, namespace, label_selector=label_selector,
-                                           field_selector=field_selector)
-            if not reviews:
-                return []
-            secrets = {s["metadata"]["name"]: s
-                       for s in await self.kube.list(SECRET_KIND, namespace, label_selector=label_selector)}
-        except ApiError as e:
-            if e.status in (403, 404):  # a permit whose namespace is gone or not (yet) bound to us
-                return []
-            raise
-        return [self._doc(r, secrets.get(self._state_name(r["metadata"]["name"]))) for r in reviews]
+        return self._doc(review)
 
     async def find_review(self, name: str) -> dict | None:
-        sel = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
-        for ns in await self._namespaces():
-            found = await self._list_in(ns, sel, f"metadata.name={name}")
-            if found:
-                return found[0]
-        return None
+        ns = self.records.locate(name)
+        return await self.get_review(ns, name) if ns else None
+
+    async def _list_all(self) -> list[dict]:
+        return await self.kube.list(OR_KIND, label_selector=f"{LABEL_MANAGED_BY}={MANAGED_BY}")
 
     async def list_reviews(self, *, requester: str | None = None) -> list[dict]:
-        sel = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         out = []
-        for ns in await self._namespaces():
-            out.extend(d for d in await self._list_in(ns, sel)
-                       if requester is None or d["spec"].get("requester") == requester)
+        for r in await self._list_all():
+            if r["metadata"].get("deletionTimestamp"):
+                continue
+            if requester is None or r["spec"].get("requester") == requester:
+                out.append(self._doc(r))
         return out
+
+    async def _project(self, ns: str, name: str, state: dict) -> dict | None:
+        try:
+            return await self.kube.merge_patch(OR_KIND, name, {"status": project_status(state)}, ns,
+                                               subresource="status")
+        except ApiError as e:  # the record is written; the projection is repaired on the next change
+            log.error("projecting %s/%s status failed: %s", ns, name, e)
+            return None
 
     async def replace_status(self, obj: dict) -> dict:
         md = obj["metadata"]
         ns, name = md["namespace"], md["name"]
         state = obj.get("status", {})
-        patch = {"metadata": {"resourceVersion": md.get("resourceVersion") or None},
-                 "data": {STATE_KEY: base64.b64encode(json.dumps(state, sort_keys=True).encode()).decode()}}
-        try:
-            sec = await self.kube.merge_patch(SECRET_KIND, self._state_name(name), patch, ns)
-        except ApiError as e:
-            if e.conflict:
-                raise Conflict(str(e)) from None
-            raise
-        try:
-            review = await self.kube.merge_patch(OR_KIND, name, {"status": project_status(state)}, ns,
-                                                 subresource="status")
-        except ApiError as e:  # the record is written; the projection is repaired on the next change
-            log.error("projecting %s/%s status failed: %s", ns, name, e)
-            review = await self.kube.get(OR_KIND, name, ns)
-        return self._doc(review, sec)
+        rv = md.get("resourceVersion")
+        self.records.write(ns, name, state, int(rv) if rv else 0)
+        review = await self._project(ns, name, state) or await self.kube.get(OR_KIND, name, ns)
+        return self._doc(review)
+
+    # --- deletion: the finalizer ------------------------------------------------------------------
+
+    async def ended_reviews(self) -> list[tuple[str, str]]:
+        """Requests whose files must go: OutputReviews being deleted (held by our finalizer),
+        and records whose OutputReview is gone (deleted before it carried the finalizer, or a
+        crash between writing the record and creating the review)."""
+        live, out = set(), []
+        for r in await self._list_all():
+            md = r["metadata"]
+            live.add((md["namespace"], md["name"]))
+            if md.get("deletionTimestamp") and FINALIZER in (md.get("finalizers") or []):
+                out.append((md["namespace"], md["name"]))
+        for ns, name, age in self.records.all():
+            if (ns, name) not in live and age > self.orphan_grace_s:
+                if await self.kube.get_or_none(OR_KIND, name, ns) is None:
+                    out.append((ns, name))
+        return out
+
+    async def forget(self, namespace: str, name: str) -> None:
+        """Drop the record and release the OutputReview's finalizer (its files are purged)."""
+        self.records.delete(namespace, name)
+        review = await self.kube.get_or_none(OR_KIND, name, namespace)
+        if review is None:
+            return
+        fins = review["metadata"].get("finalizers") or []
+        if FINALIZER in fins:
+            try:
+                await self.kube.merge_patch(OR_KIND, name, {"metadata": {
+                    "finalizers": [f for f in fins if f != FINALIZER],
+                    "resourceVersion": review["metadata"]["resourceVersion"]}}, namespace)
+            except ApiError as e:
+                if not e.not_found:
+                    raise

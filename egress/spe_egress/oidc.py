@@ -95,7 +95,12 @@ class OIDCClient:
         roles = claims.get(self.roles_claim) or []
         if isinstance(roles, str):
             roles = [roles]
-        return Identity(subject=claims["sub"], username=claims.get("preferred_username") or claims["sub"],
+        username = str(claims.get("preferred_username") or "").strip()
+        if not username:
+            # the SPE names people by their user name (permits, hub, reviewer lists; see
+            # identity.py); the opaque ``sub`` is another name for the same person
+            raise OIDCError("the ID token carries no preferred_username; the realm's client must map it")
+        return Identity(subject=claims["sub"], username=username,
                         name=claims.get("name") or claims.get("preferred_username") or claims["sub"],
                         roles=frozenset(roles))
 

@@ -1,47 +1,142 @@
 """The gateway's domain logic: requests, checks, votes, release, expiry. No HTTP here.
 
 Every change to a review goes through :meth:`EgressService._update`, which re-reads the
-object, applies a pure mutation, checks the lifecycle, and writes with optimistic
-concurrency (retrying on conflict), under a per-review lock for this process.
+object, verifies its seal, applies a pure mutation, checks the lifecycle, writes the audit
+records of the act, seals and writes with optimistic concurrency (retrying on conflict),
+under a per-review lock for this process.
+
+- **Sealed records.** Every state the gateway writes carries ``status.seal``, an HMAC-SHA256
+  (key derived from the gateway's secret) over the request's namespace, name, spec and state.
+  A record that does not verify -- edited, forged, or copied from another request -- is
+  refused (``record_tampered``) and audited (``export.tampered``); it never signs a link.
+- **Audit fails closed.** The records of an act are written before the act takes effect
+  (before the state is written, before a file or bundle is handed out); when the trail cannot
+  be written the act is refused (``audit_unavailable``, 503) and nothing changes.
+- **Reviewer scope.** A reviewer sees and decides only the requests of permits whose
+  ``exportPolicy.reviewers`` name them, and never those of a permit that names them as a
+  member. People are compared on one subject (:mod:`.identity`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import secrets
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from . import audit as act
 from . import checks_adapter, decisions, lifecycle
 from .audit import Auditor
+from .identity import same_subject, subject_in
 from .lifecycle import Phase
 from .quarantine import Quarantine
 from .records import Problem, Upload, event, label_value, move, parse_iso, status_checks, current_files
 from .release import DEFAULT_LINK_TTL_S, build_bundle, release_path
+from .staging import Staging, check_file_name
 from .store import (API_VERSION, LABEL_MANAGED_BY, LABEL_PERMIT, LABEL_REQUESTER, LABEL_WORKSPACE,
                     Conflict, PermitInfo, Store, WorkspaceInfo, now_iso)
 
 log = logging.getLogger("spe_egress")
 
-MAX_FILE_NAME = 1024          # OutputReview's spec.files[].name limit
 MIN_JUSTIFICATION = 10        # OutputReview's spec.justification minimum
+SEAL_ALG = "HMAC-SHA256"
+CHECK_SLOTS = 1               # checks at once: each holds a request's files in memory
+RESUME_PHASES = (Phase.SUBMITTED.value, Phase.CHECKING.value)
+
+AuditEntry = tuple  # (actor, action, target, keyword arguments of Auditor.record)
 
 
 class EgressService:
     def __init__(self, store: Store, quarantine: Quarantine, auditor: Auditor, *, report_key: bytes,
-                 link_key: bytes, ledger_dir: str | Path, link_ttl_s: int = DEFAULT_LINK_TTL_S,
-                 clock: Callable[[], float] = time.time):
+                 link_key: bytes, ledger_dir: str | Path, record_key: bytes | None = None,
+                 link_ttl_s: int = DEFAULT_LINK_TTL_S, clock: Callable[[], float] = time.time):
         self.store, self.quarantine, self.audit = store, quarantine, auditor
         self.report_key, self.link_key = report_key, link_key
+        # the records' MAC key: GatewayKeys.records; without one, derived from the link key
+        self.record_key = record_key or hmac.new(link_key, b"spe-egress review-record mac", hashlib.sha256).digest()
         self.ledger_dir = Path(ledger_dir)
         self.link_ttl_s = link_ttl_s
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
+        # a check holds a request's files in memory: a few at a time
+        self.check_slots = asyncio.Semaphore(CHECK_SLOTS)
+        self._tamper_reported: set[tuple[str, str, str]] = set()
+
+    # --- sealed records and the audit trail ------------------------------------------------
+
+    def _mac(self, obj: dict) -> str:
+        md = obj["metadata"]
+        st = {k: v for k, v in (obj.get("status") or {}).items() if k != "seal"}
+        body = json.dumps({"namespace": md["namespace"], "name": md["name"], "spec": obj.get("spec"),
+                           "status": st}, sort_keys=True, separators=(",", ":"), default=str).encode()
+        return hmac.new(self.record_key, body, hashlib.sha256).hexdigest()
+
+    def _seal(self, obj: dict) -> dict:
+        obj["status"]["seal"] = {"alg": SEAL_ALG, "value": self._mac(obj)}
+        return obj
+
+    def _sealed(self, obj: dict) -> bool:
+        seal = (obj.get("status") or {}).get("seal") or {}
+        return seal.get("alg") == SEAL_ALG and hmac.compare_digest(str(seal.get("value", "")), self._mac(obj))
+
+    def _verified(self, obj: dict | None) -> dict | None:
+        """The record if its seal verifies; else audit it once and refuse."""
+        if obj is None or self._sealed(obj):
+            return obj
+        md = obj["metadata"]
+        key = (md["namespace"], md["name"], str(((obj.get("status") or {}).get("seal") or {}).get("value")))
+        if key not in self._tamper_reported:
+            self._tamper_reported.add(key)
+            log.error("the record of %s/%s does not verify: refused", md["namespace"], md["name"])
+            try:
+                self.audit.record(act.SYSTEM_ACTOR, act.EXPORT_TAMPERED, f"{md['namespace']}/{md['name']}",
+                                  permit=(obj.get("status") or {}).get("permit") or None, outcome="denied",
+                                  details={"phase": (obj.get("status") or {}).get("phase")})
+            except Exception:  # noqa: BLE001 - it is refused either way
+                log.exception("auditing a tampered record failed")
+        raise Problem(409, "record_tampered", f"the gateway's record of {md['name']} does not verify (edited or "
+                      "forged outside the gateway); it is refused until an administrator investigates")
+
+    def audit_all(self, entries: Iterable[AuditEntry]) -> None:
+        """Write the records of an act before it takes effect; if the trail cannot take them,
+        the act does not happen."""
+        for actor, action, target, kw in entries:
+            try:
+                self.audit.record(actor, action, target, **kw)
+            except Exception as e:  # noqa: BLE001 - any failure to record refuses the act
+                log.error("audit record %s on %s could not be written: %s", action, target, e)
+                raise Problem(503, "audit_unavailable", "the audit trail cannot be written, so this is not done; "
+                              "try again later (operators: check the gateway's audit volume)") from None
+
+    def _audit_failed(self, entries: Iterable[AuditEntry], why: str) -> None:
+        """Best effort: an act recorded as done did not take effect after all."""
+        for actor, action, target, kw in entries:
+            try:
+                self.audit.record(actor, action, target, **{**kw, "outcome": "failure",
+                                                            "details": {**(kw.get("details") or {}), "error": why}})
+            except Exception:  # noqa: BLE001
+                log.exception("auditing the failure of %s failed", action)
+
+    async def _get(self, namespace: str, name: str) -> dict | None:
+        return self._verified(await self.store.get_review(namespace, name))
+
+    async def _find(self, name: str) -> dict | None:
+        return self._verified(await self.store.find_review(name))
+
+    async def _list(self) -> list[dict]:
+        out = []
+        for o in await self.store.list_reviews():
+            try:
+                out.append(self._verified(o))
+            except Problem:
+                continue  # refused and audited; never listed
+        return out
 
     # --- authorisation -------------------------------------------------------------------
 
@@ -64,8 +159,8 @@ class EgressService:
         if ws.namespace != permit.workspace_namespace:
             raise Problem(403, "wrong_namespace", f"workspace {namespace}/{workspace} is not in permit "
                           f"{permit.name}'s namespace {permit.workspace_namespace}")
-        if user not in permit.members or (ws.members and user not in ws.members):
-            where = f"permit {permit.name}" if user not in permit.members else f"workspace {ws.name}"
+        if not permit.has_member(user) or (ws.members and not subject_in(user, ws.members)):
+            where = f"permit {permit.name}" if not permit.has_member(user) else f"workspace {ws.name}"
             raise Problem(403, "not_member", f"{user} is not a member of {where}; "
                           "ask the data access committee to add you")
         if not permit.active:
@@ -81,56 +176,90 @@ class EgressService:
             raise Problem(413, "too_many_files", f"{len(files)} files; permit {permit.name} allows {pol.max_files} per request")
         seen: set[str] = set()
         for f in files:
-            parts = f.name.split("/")
-            if (not f.name or len(f.name) > MAX_FILE_NAME or "\x00" in f.name or f.name.startswith("/")
-                    or any(p in ("", ".", "..") for p in parts)):
-                raise Problem(400, "bad_file_name", f"file name {f.name[:60]!r} must be a relative path "
-                              "without '.' or '..' segments, e.g. results/table1.csv")
-            if f.name in seen:
-                raise Problem(400, "duplicate_file", f"{f.name} is sent twice")
+            check_file_name(f.name, seen)
             seen.add(f.name)
             if len(f.data) > pol.thresholds.max_file_bytes:
                 raise Problem(413, "file_too_large", f"{f.name} is {len(f.data)} bytes; permit {permit.name} "
                               f"allows at most {pol.thresholds.max_file_bytes} bytes per file")
 
+    def refuse(self, staging: Staging, p: Problem) -> None:
+        """An upload refused while it streamed: audit the refusal and remove what was written."""
+        staging.abort()
+        try:
+            self.audit.record(staging.user, act.EXPORT_DENIED, f"{staging.namespace}/{staging.workspace}",
+                              permit=staging.permit.name, outcome="denied",
+                              details={"code": p.code, "message": p.message, "request": staging.name})
+        except Exception:  # noqa: BLE001 - refused either way
+            log.exception("auditing a refused upload failed")
+
+    @staticmethod
+    def _stage_all(staging: Staging, files: list[Upload]) -> None:
+        for f in files:
+            staging.open(f.name)
+            staging.write(f.data)
+        staging.close_file()
+
     # --- researcher actions ----------------------------------------------------------------
+
+    async def open_request(self, user: str, namespace: str, workspace: str) -> Staging:
+        """Authorise a new request and open its quarantine for the files to stream into."""
+        ws, permit = await self.authorize_export(user, namespace, workspace)
+        return Staging(self.quarantine, user, namespace, "er-" + secrets.token_hex(5), 1, permit, ws.name,
+                       new_request=True)
 
     async def create_request(self, user: str, namespace: str, workspace: str, justification: str,
                              files: list[Upload]) -> dict:
-        ws, permit = await self.authorize_export(user, namespace, workspace)
+        staging = await self.open_request(user, namespace, workspace)
         try:
-            self.check_limits(permit, files)
+            self.check_limits(staging.permit, files)
+            self._stage_all(staging, files)
+        except Problem as p:
+            self.refuse(staging, p)
+            raise
+        except BaseException:
+            staging.abort()
+            raise
+        return await self.commit_request(staging, justification)
+
+    async def commit_request(self, staging: Staging, justification: str) -> dict:
+        """Make the staged files a request: the audit record, then the review and its record in
+        one store write. Whatever fails leaves neither a review nor quarantined files."""
+        user, namespace, name, permit = staging.user, staging.namespace, staging.name, staging.permit
+        try:
+            staging.close_file()
+            if not staging.files:
+                raise Problem(400, "no_files", "an export request needs at least one file")
             if len(justification.strip()) < MIN_JUSTIFICATION:
                 raise Problem(400, "no_justification", "say why these files need to leave and why they are "
                               f"not disclosive (--justification, at least {MIN_JUSTIFICATION} characters)")
         except Problem as p:
-            self.audit.record(user, act.EXPORT_DENIED, f"{namespace}/{workspace}", permit=permit.name,
-                              outcome="denied", details={"code": p.code, "message": p.message})
+            self.refuse(staging, p)
             raise
-        name = "er-" + secrets.token_hex(5)
-        spec_files = [{"name": f.name, "size": len(f.data),
-                       "sha256": self.quarantine.put(namespace, name, 1, i, f.data)}
-                      for i, f in enumerate(files)]
+        spec_files = list(staging.files)
+        now = self.clock()
         obj = {"apiVersion": API_VERSION, "kind": "OutputReview",
                "metadata": {"name": name, "namespace": namespace,
-                            "labels": {LABEL_PERMIT: permit.name, LABEL_WORKSPACE: ws.name,
+                            "labels": {LABEL_PERMIT: permit.name, LABEL_WORKSPACE: staging.workspace,
                                        LABEL_REQUESTER: label_value(user), LABEL_MANAGED_BY: "spe-egress"}},
-               "spec": {"requester": user, "workspace": ws.name, "files": spec_files,
-                        "justification": justification.strip()}}
+               "spec": {"requester": user, "workspace": staging.workspace, "files": spec_files,
+                        "justification": justification.strip()},
+               "status": {"phase": Phase.SUBMITTED.value, "round": 1, "files": spec_files, "permit": permit.name,
+                          "reviewersRequired": permit.policy.reviewers_required,
+                          "submittedAt": now_iso(now),
+                          "history": [event(now, Phase.SUBMITTED, user, "request submitted")], "decisions": []}}
+        entries = [(user, act.EXPORT_REQUEST, f"{namespace}/{name}",
+                    {"permit": permit.name, "details": {"files": spec_files, "workspace": staging.workspace}})]
         try:
-            created = await self.store.create_review(obj)
-        except Exception:
-            self.quarantine.purge(namespace, name)
+            self.audit_all(entries)
+        except Problem:
+            staging.abort()
             raise
-        now = self.clock()
-        status = {"phase": Phase.SUBMITTED.value, "round": 1, "files": spec_files, "permit": permit.name,
-                  "reviewersRequired": permit.policy.reviewers_required,
-                  "submittedAt": now_iso(now),
-                  "history": [event(now, Phase.SUBMITTED, user, "request submitted")], "decisions": []}
-        created["status"] = status
-        created = await self._write_status(created)
-        self.audit.record(user, act.EXPORT_REQUEST, f"{namespace}/{name}", permit=permit.name,
-                          details={"files": spec_files, "workspace": ws.name})
+        try:
+            created = await self.store.create_review(self._seal(obj))
+        except BaseException as e:
+            staging.abort()
+            self._audit_failed(entries, f"the request could not be stored: {type(e).__name__}")
+            raise
         self._spawn(self.run_checks(namespace, name))
         return created
 
@@ -140,23 +269,44 @@ class EgressService:
 
         def mutate(o):
             move(o, Phase.WITHDRAWN, self.clock(), user, "withdrawn by the requester")
-        obj = await self._update(ns, name, mutate)
+        obj = await self._update(ns, name, mutate, lambda o: [
+            (user, act.EXPORT_WITHDRAW, f"{ns}/{name}", {"permit": o["status"].get("permit")})])
         self.quarantine.purge(ns, name)
-        self.audit.record(user, act.EXPORT_WITHDRAW, f"{ns}/{name}", permit=obj["status"].get("permit"))
         return obj
 
-    async def resubmit(self, user: str, name: str, justification: str, files: list[Upload]) -> dict:
+    async def open_resubmission(self, user: str, name: str) -> Staging:
         obj = await self._own(user, name)
         ns = obj["metadata"]["namespace"]
         if obj["status"].get("phase") != Phase.RETURNED.value:
             raise Problem(409, "not_returned", f"only a returned request can be resubmitted; {name} is "
                           f"{obj['status'].get('phase')}")
-        _, permit = await self.authorize_export(user, ns, obj["spec"]["workspace"])
-        self.check_limits(permit, files)
-        new_round = int(obj["status"].get("round", 1)) + 1
-        spec_files = [{"name": f.name, "size": len(f.data),
-                       "sha256": self.quarantine.put(ns, name, new_round, i, f.data)}
-                      for i, f in enumerate(files)]
+        ws, permit = await self.authorize_export(user, ns, obj["spec"]["workspace"])
+        return Staging(self.quarantine, user, ns, name, int(obj["status"].get("round", 1)) + 1, permit, ws.name,
+                       new_request=False)
+
+    async def resubmit(self, user: str, name: str, justification: str, files: list[Upload]) -> dict:
+        staging = await self.open_resubmission(user, name)
+        try:
+            self.check_limits(staging.permit, files)
+            self._stage_all(staging, files)
+        except Problem as p:
+            self.refuse(staging, p)
+            raise
+        except BaseException:
+            staging.abort()
+            raise
+        return await self.commit_resubmission(staging, justification)
+
+    async def commit_resubmission(self, staging: Staging, justification: str) -> dict:
+        user, ns, name, new_round = staging.user, staging.namespace, staging.name, staging.round
+        try:
+            staging.close_file()
+            if not staging.files:
+                raise Problem(400, "no_files", "a resubmission needs at least one file")
+        except Problem as p:
+            self.refuse(staging, p)
+            raise
+        spec_files = list(staging.files)
         note = justification.strip()
 
         def mutate(o):
@@ -169,31 +319,41 @@ class EgressService:
             if note:
                 o["status"]["resubmissionNote"] = note
             o["status"].pop("checks", None)
-        obj = await self._update(ns, name, mutate)
+        try:
+            obj = await self._update(ns, name, mutate, lambda o: [
+                (user, act.EXPORT_RESUBMIT, f"{ns}/{name}",
+                 {"permit": staging.permit.name, "details": {"round": new_round, "files": spec_files}})])
+        except BaseException:
+            staging.abort()
+            raise
         self.quarantine.purge_round(ns, name, new_round - 1)
-        self.audit.record(user, act.EXPORT_RESUBMIT, f"{ns}/{name}", permit=permit.name,
-                          details={"round": new_round, "files": spec_files})
         self._spawn(self.run_checks(ns, name))
         return obj
 
     async def _own(self, user: str, name: str) -> dict:
         obj = await self.store.find_review(name)
-        if obj is None or obj["spec"].get("requester") != user:
+        if obj is None or not same_subject(obj["spec"].get("requester"), user):
             raise Problem(404, "not_found", f"you have no export request {name}")
-        return obj
+        return self._verified(obj)
 
     async def get_own(self, user: str, name: str) -> dict:
         return await self._own(user, name)
 
     async def list_own(self, user: str) -> list[dict]:
-        return sorted(await self.store.list_reviews(requester=user),
+        return sorted((o for o in await self._list() if same_subject(o["spec"].get("requester"), user)),
                       key=lambda o: o["status"].get("submittedAt", ""), reverse=True)
 
     # --- automatic checks --------------------------------------------------------------------
 
     async def run_checks(self, namespace: str, name: str) -> dict:
-        obj = await self._update(namespace, name, lambda o: move(o, Phase.CHECKING, self.clock(), act.SYSTEM_ACTOR,
-                                                                   "automatic checks running"))
+        async with self.check_slots:
+            return await self._run_checks(namespace, name)
+
+    async def _run_checks(self, namespace: str, name: str) -> dict:
+        def start(o):
+            if o["status"].get("phase") != Phase.CHECKING.value:  # Checking: resumed after a restart
+                move(o, Phase.CHECKING, self.clock(), act.SYSTEM_ACTOR, "automatic checks running")
+        obj = await self._update(namespace, name, start)
         round_ = int(obj["status"]["round"])
         permit = await self.store.get_permit(obj["status"]["permit"])
         thresholds = permit.policy.thresholds if permit else checks_adapter.Thresholds()
@@ -210,6 +370,7 @@ class EgressService:
                     "check": "engine", "severity": "BLOCK", "location": {},
                     "message": f"the automatic checks failed ({type(e).__name__}); the file cannot be approved"}]}
                 for n, _ in files]}
+        del files
         record = checks_adapter.sign(report, self.report_key)
         rec_dir = self.quarantine.root / namespace / name
         rec_dir.mkdir(parents=True, exist_ok=True)
@@ -219,10 +380,20 @@ class EgressService:
             o["status"]["checks"] = status_checks(report)
             move(o, Phase.AWAITING_REVIEW, self.clock(), act.SYSTEM_ACTOR,
                   f"automatic checks: {report.get('verdict')}")
-        obj = await self._update(namespace, name, mutate)
-        self.audit.record(act.SYSTEM_ACTOR, act.EXPORT_CHECK, f"{namespace}/{name}", permit=obj["status"]["permit"],
-                          details={"round": round_, "verdict": report.get("verdict"), "engine": report.get("engine")})
-        return obj
+        return await self._update(namespace, name, mutate, lambda o: [
+            (act.SYSTEM_ACTOR, act.EXPORT_CHECK, f"{namespace}/{name}",
+             {"permit": o["status"]["permit"],
+              "details": {"round": round_, "verdict": report.get("verdict"), "engine": report.get("engine")}})])
+
+    async def resume(self) -> list[str]:
+        """On start: run the checks that a stopped gateway left unfinished (Submitted, Checking)."""
+        names = []
+        for o in await self._list():
+            if o["status"].get("phase") in RESUME_PHASES:
+                names.append(o["metadata"]["name"])
+                log.info("resuming the checks of %s/%s", o["metadata"]["namespace"], o["metadata"]["name"])
+                self._spawn(self.run_checks(o["metadata"]["namespace"], o["metadata"]["name"]))
+        return names
 
     def check_record(self, namespace: str, name: str, round_: int) -> dict | None:
         p = self.quarantine.root / namespace / name / f"check-record-r{round_}.json"
@@ -230,28 +401,60 @@ class EgressService:
 
     # --- reviewers ----------------------------------------------------------------------------
 
+    async def _scope(self, reviewer: str, obj: dict, permits: dict | None = None) -> None:
+        """Refuse a reviewer who may not review this request (the reason is the error code)."""
+        if same_subject(obj["spec"].get("requester"), reviewer):
+            raise Problem(403, "own_request", "you cannot review your own export request")
+        pname = obj["status"].get("permit") or obj["metadata"].get("labels", {}).get(LABEL_PERMIT, "")
+        if permits is not None and pname in permits:
+            permit = permits[pname]
+        else:
+            permit = await self.store.get_permit(pname)
+            if permits is not None:
+                permits[pname] = permit
+        if permit is None:
+            raise Problem(403, "not_reviewer_of_permit", f"permit {pname} no longer exists")
+        if permit.names(reviewer):
+            raise Problem(403, "member_of_permit", f"you are named in permit {pname}; its members never "
+                          "review its exports")
+        if not permit.names_reviewer(reviewer):
+            raise Problem(403, "not_reviewer_of_permit", f"permit {pname} does not name you among its reviewers "
+                          "(spec.exportPolicy.reviewers)")
+
     async def queue(self, reviewer: str) -> list[dict]:
-        out = [o for o in await self.store.list_reviews()
-               if o["status"].get("phase") == Phase.AWAITING_REVIEW.value and o["spec"].get("requester") != reviewer]
+        out, permits = [], {}
+        for o in await self._list():
+            if o["status"].get("phase") != Phase.AWAITING_REVIEW.value:
+                continue
+            try:
+                await self._scope(reviewer, o, permits)
+            except Problem:
+                continue
+            out.append(o)
         return sorted(out, key=lambda o: o["status"].get("submittedAt", ""))
 
     async def for_reviewer(self, reviewer: str, name: str) -> dict:
         obj = await self.store.find_review(name)
         if obj is None:
             raise Problem(404, "not_found", f"there is no export request {name}")
-        if obj["spec"].get("requester") == reviewer:
-            raise Problem(403, "own_request", "you cannot review your own export request")
+        await self._scope(reviewer, obj)
+        obj = self._verified(obj)
         st = obj["status"]
         st["decisions"] = decisions.visible_decisions(st.get("decisions", []), int(st.get("round", 1)), reviewer)
         return obj
 
     async def reviewer_file(self, reviewer: str, name: str, index: int) -> tuple[str, bytes]:
+        """A quarantined file for a reviewer to inspect: audited before it is handed out."""
         obj = await self.for_reviewer(reviewer, name)
         files = current_files(obj)
         if not 0 <= index < len(files):
             raise Problem(404, "not_found", "no such file")
         f = files[index]
-        data = self.quarantine.get(obj["metadata"]["namespace"], name, int(obj["status"]["round"]), index, f["sha256"])
+        ns, round_ = obj["metadata"]["namespace"], int(obj["status"]["round"])
+        data = self.quarantine.get(ns, name, round_, index, f["sha256"])
+        self.audit_all([(reviewer, act.EXPORT_VIEW, f"{ns}/{name}", {
+            "permit": obj["status"].get("permit"),
+            "details": {"round": round_, "file": f["name"], "index": index, "sha256": f["sha256"]}})])
         return f["name"], data
 
     async def vote(self, reviewer: str, name: str, ballot: dict[int, dict]) -> dict:
@@ -269,7 +472,7 @@ class EgressService:
             st = o["status"]
             if st.get("phase") != Phase.AWAITING_REVIEW.value:
                 raise Problem(409, "not_awaiting_review", f"{name} is {st.get('phase')}, not awaiting review")
-            if o["spec"].get("requester") == reviewer:
+            if same_subject(o["spec"].get("requester"), reviewer):
                 raise Problem(403, "own_request", "you cannot review your own export request")
             round_ = int(st.get("round", 1))
             if decisions.has_voted(st.get("decisions", []), round_, reviewer):
@@ -287,23 +490,25 @@ class EgressService:
                     expires = int(now + self.link_ttl_s)
                     st["release"] = {"round": round_, "approvedFiles": list(out.approved_files),
                                      "expires": expires, "expiresAt": now_iso(expires), "downloads": 0}
-        obj = await self._update(ns, name, mutate)
-        permit = obj["status"].get("permit")
-        self.audit.record(reviewer, act.EXPORT_VOTE, f"{ns}/{name}", permit=permit,
-                          details={"round": obj["status"]["round"], "votes": [
-                              {"file": v["file"], "vote": v["vote"], "visibility": v["visibility"]} for v in votes]})
-        out = outcome_box["outcome"]
-        if out.phase:
-            action = {"Approved": act.EXPORT_APPROVE, "Rejected": act.EXPORT_REJECT,
-                      "Returned": act.EXPORT_RETURN}[out.phase]
-            self.audit.record(reviewer, action, f"{ns}/{name}", permit=permit,
-                              details={"reviewers": list(out.voters), "approvedFiles": list(out.approved_files)})
-            if out.phase == Phase.APPROVED.value:
-                self._record_released_tables(obj)
-                self.audit.record(act.SYSTEM_ACTOR, act.EXPORT_RELEASE, f"{ns}/{name}", permit=permit,
-                                  details={"requester": obj["spec"]["requester"],
-                                           "expiresAt": obj["status"]["release"]["expiresAt"],
-                                           "files": [current_files(obj)[i]["name"] for i in out.approved_files]})
+
+        def records(o) -> list[AuditEntry]:
+            permit, target, out = o["status"].get("permit"), f"{ns}/{name}", outcome_box["outcome"]
+            entries = [(reviewer, act.EXPORT_VOTE, target, {"permit": permit, "details": {
+                "round": o["status"]["round"],
+                "votes": [{"file": v["file"], "vote": v["vote"], "visibility": v["visibility"]} for v in votes]}})]
+            if out.phase:
+                action = {"Approved": act.EXPORT_APPROVE, "Rejected": act.EXPORT_REJECT,
+                          "Returned": act.EXPORT_RETURN}[out.phase]
+                entries.append((reviewer, action, target, {"permit": permit, "details": {
+                    "reviewers": list(out.voters), "approvedFiles": list(out.approved_files)}}))
+                if out.phase == Phase.APPROVED.value:
+                    entries.append((act.SYSTEM_ACTOR, act.EXPORT_RELEASE, target, {"permit": permit, "details": {
+                        "requester": o["spec"]["requester"], "expiresAt": o["status"]["release"]["expiresAt"],
+                        "files": [current_files(o)[i]["name"] for i in out.approved_files]}}))
+            return entries
+        obj = await self._update(ns, name, mutate, records)
+        if outcome_box["outcome"].phase == Phase.APPROVED.value:
+            self._record_released_tables(obj)
         return obj
 
     # --- release ---------------------------------------------------------------------------
@@ -312,11 +517,17 @@ class EgressService:
         rel = obj["status"].get("release")
         if not rel or obj["status"].get("phase") not in (Phase.APPROVED.value, Phase.RELEASED.value):
             return None
+        if not self._sealed(obj):  # a forged or edited record never signs a link
+            return None
         return release_path(self.link_key, obj["metadata"]["namespace"], obj["metadata"]["name"],
                             rel["round"], rel["expires"])
 
     async def download(self, namespace: str, name: str, round_: int, client: str) -> tuple[str, bytes]:
-        obj = await self.store.get_review(namespace, name)
+        """The bundle for whoever holds a valid link. The link is a bearer capability: the act
+        is recorded as the link's bearer (``link:<client address>``), with the requester the
+        link was issued to in the details -- not as the requester, who may not be the one
+        downloading."""
+        obj = await self._get(namespace, name)
         st = (obj or {}).get("status", {})
         rel = st.get("release")
         if obj is None or not rel or int(rel["round"]) != round_ or \
@@ -337,10 +548,12 @@ class EgressService:
             if o["status"]["phase"] == Phase.APPROVED.value:
                 move(o, Phase.RELEASED, self.clock(), requester, "bundle downloaded")
             o["status"]["release"]["downloads"] = int(o["status"]["release"].get("downloads", 0)) + 1
-        obj = await self._update(namespace, name, mutate)
-        self.audit.record(requester, act.EXPORT_DOWNLOAD, f"{namespace}/{name}", permit=st.get("permit"),
-                          details={"client": client, "round": round_, "bytes": len(bundle),
-                                   "download": obj["status"]["release"]["downloads"]})
+        await self._update(namespace, name, mutate, lambda o: [
+            (f"link:{client or 'unknown'}", act.EXPORT_DOWNLOAD, f"{namespace}/{name}", {
+                "permit": st.get("permit"),
+                "details": {"requester": requester, "client": client, "round": round_, "bytes": len(bundle),
+                            "sha256": hashlib.sha256(bundle).hexdigest(),
+                            "download": int(o["status"]["release"].get("downloads", 0))}})])
         return f"{name}-bundle.zip", bundle
 
     def _ledger_path(self, permit: str) -> Path:
@@ -374,7 +587,7 @@ class EgressService:
         now = self.clock()
         changed = []
         permits: dict[str, PermitInfo | None] = {}
-        for obj in await self.store.list_reviews():
+        for obj in await self._list():
             ns, name, st = obj["metadata"]["namespace"], obj["metadata"]["name"], obj.get("status", {})
             phase = st.get("phase")
             pname = st.get("permit") or obj["metadata"].get("labels", {}).get(LABEL_PERMIT, "")
@@ -390,22 +603,44 @@ class EgressService:
                 target, why = Phase.EXPIRED, "the retention period ended"
             if target is not None:
                 try:
-                    await self._update(ns, name, lambda o: move(o, target, now, act.SYSTEM_ACTOR, why))
+                    await self._update(ns, name, lambda o: move(o, target, now, act.SYSTEM_ACTOR, why), lambda o: [
+                        (act.SYSTEM_ACTOR, act.EXPORT_EXPIRE if target is Phase.EXPIRED else act.EXPORT_CANCEL,
+                         f"{ns}/{name}", {"permit": pname, "details": {"phase": target.value, "reason": why}})])
                 except (Problem, lifecycle.IllegalTransition):
                     continue
-                self.audit.record(act.SYSTEM_ACTOR, act.EXPORT_EXPIRE if target is Phase.EXPIRED
-                                  else act.EXPORT_CANCEL, f"{ns}/{name}", permit=pname,
-                                  details={"phase": target.value, "reason": why})
                 phase = target.value
                 changed.append(name)
             ended = phase in (Phase.EXPIRED.value, Phase.CANCELLED.value, Phase.WITHDRAWN.value,
                               Phase.REJECTED.value)
             released_over = phase == Phase.RELEASED.value and now > int(st.get("release", {}).get("expires", now + 1))
             if (ended or released_over) and self.quarantine.exists(ns, name):
-                self.quarantine.purge(ns, name)
-                self.audit.record(act.SYSTEM_ACTOR, act.EXPORT_PURGE, f"{ns}/{name}", permit=pname,
-                                  details={"phase": phase})
+                await self._purge(ns, name, pname, {"phase": phase})
         return changed
+
+    async def _purge(self, ns: str, name: str, permit: str | None, details: dict) -> bool:
+        try:
+            self.audit_all([(act.SYSTEM_ACTOR, act.EXPORT_PURGE, f"{ns}/{name}", {"permit": permit,
+                                                                                   "details": details})])
+        except Problem:
+            return False  # not recorded, not done: the next sweep retries
+        self.quarantine.purge(ns, name)
+        return True
+
+    async def reap(self) -> list[str]:
+        """Requests deleted in the cluster (by hand, or with their permit's namespace): purge
+        their quarantined files and record, then release the OutputReview's finalizer."""
+        done = []
+        for ns, name in await self.store.ended_reviews():
+            if self.quarantine.exists(ns, name):
+                if not await self._purge(ns, name, None, {"reason": "the request was deleted"}):
+                    continue
+            try:
+                await self.store.forget(ns, name)
+            except Exception:  # noqa: BLE001 - the next round retries
+                log.exception("releasing %s/%s failed", ns, name)
+                continue
+            done.append(name)
+        return done
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -423,20 +658,26 @@ class EgressService:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _write_status(self, obj: dict) -> dict:
-        return await self.store.replace_status(obj)
-
-    async def _update(self, namespace: str, name: str, mutate) -> dict:
+    async def _update(self, namespace: str, name: str, mutate,
+                      records: Callable[[dict], list[AuditEntry]] | None = None) -> dict:
+        """Re-read, verify, mutate; write the act's audit records (the act is refused if they
+        cannot be written); seal and store."""
         lock = self._locks.setdefault(f"{namespace}/{name}", asyncio.Lock())
         async with lock:
             for _ in range(10):
-                obj = await self.store.get_review(namespace, name)
+                obj = await self._get(namespace, name)
                 if obj is None:
                     raise Problem(404, "not_found", f"there is no export request {name}")
                 obj.setdefault("status", {})
                 mutate(obj)
+                entries = records(obj) if records else []
+                self.audit_all(entries)
                 try:
-                    return await self.store.replace_status(obj)
+                    return await self.store.replace_status(self._seal(obj))
                 except Conflict:
+                    self._audit_failed(entries, "the record changed meanwhile; retried")
                     await asyncio.sleep(0.05)
+                except BaseException as e:
+                    self._audit_failed(entries, f"the record could not be written: {type(e).__name__}")
+                    raise
             raise Problem(503, "conflict", f"{name} is changing too often; try again")

@@ -23,10 +23,13 @@ class Settings:
     reviewer_role: str = "output-reviewer"
     audit_path: Path | None = None
     link_ttl_s: int = DEFAULT_LINK_TTL_S
-    max_request_bytes: int = 2 * 1024 ** 3
+    # the most one upload may carry; files stream to the quarantine, but the checks and the
+    # bundle hold one request's files in memory, so keep it well under the container's memory
+    max_request_bytes: int = 256 * 1024 ** 2
     cookie_secure: bool = False         # True behind TLS
     session_max_age_s: int = 8 * 3600
     sweep_interval_s: float = 300.0
+    reap_interval_s: float = 10.0       # how soon a deleted request's files are purged
     store: str = "kube"                 # "kube" or "memory"
     kubeconfig: str | None = None
 
@@ -37,6 +40,10 @@ class Settings:
     @property
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
+
+    @property
+    def records_dir(self) -> Path:
+        return self.data_dir / "state"
 
     @property
     def ledger_dir(self) -> Path:

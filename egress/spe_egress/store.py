@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from .checks_adapter import Thresholds
+from .identity import subject_in
 
 API_VERSION = "spe.ehds.io/v1alpha1"
 LABEL_PERMIT = "spe.ehds.io/permit"
@@ -44,6 +45,8 @@ class PermitInfo:
     policy: ExportPolicy = field(default_factory=ExportPolicy)
     pseudonymous_ids: frozenset[str] = frozenset()
     namespace: str = ""  # where the permit's workspaces live; "" = spe-<name>
+    reviewers: frozenset[str] = frozenset()  # who may review its exports (exportPolicy.reviewers)
+    everyone: frozenset[str] = frozenset()   # every person the permit names, whatever their role
 
     @property
     def workspace_namespace(self) -> str:
@@ -52,6 +55,17 @@ class PermitInfo:
     @property
     def active(self) -> bool:
         return self.phase == "Active"
+
+    def has_member(self, user: str) -> bool:
+        """A researcher of the permit (who may export)."""
+        return subject_in(user, self.members)
+
+    def names(self, user: str) -> bool:
+        """Anyone the permit names (researcher or data-holder delegate): never a reviewer of it."""
+        return subject_in(user, self.members | self.everyone)
+
+    def names_reviewer(self, user: str) -> bool:
+        return subject_in(user, self.reviewers)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,8 @@ class Store(Protocol):
     async def find_review(self, name: str) -> dict | None: ...
     async def list_reviews(self, *, requester: str | None = None) -> list[dict]: ...
     async def replace_status(self, obj: dict) -> dict: ...
+    async def ended_reviews(self) -> list[tuple[str, str]]: ...
+    async def forget(self, namespace: str, name: str) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -143,6 +159,14 @@ class MemoryStore:
 
     async def replace_status(self, obj: dict) -> dict:
         return await self._replace(obj, "status")
+
+    async def ended_reviews(self) -> list[tuple[str, str]]:
+        """Requests deleted from the cluster whose quarantine is still to be purged (the
+        in-memory store deletes at once: nothing waits on the gateway)."""
+        return []
+
+    async def forget(self, namespace: str, name: str) -> None:
+        self.reviews.pop((namespace, name), None)
 
     async def close(self) -> None:
         return None

@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 
 from . import audit as act
 from . import render
+from .identity import same_subject
 from .oidc import OIDCError
 from .records import Problem, current_files
 
@@ -86,14 +87,16 @@ async def callback(request: Request) -> Response:
                                                     pending["nonce"], pending["verifier"])
     except OIDCError as e:
         raise Problem(401, "login_failed", str(e)) from None
+    has_role = request.app.state.settings.reviewer_role in ident.roles
+    # recorded before the session exists: a login that cannot be audited does not happen
+    request.app.state.svc.audit_all([(ident.username, act.REVIEWER_LOGIN, "egress-review",
+                                       {"outcome": "success" if has_role else "denied",
+                                        "details": {"sub": ident.subject}})])
     request.session.clear()
     request.session["user"] = {"username": ident.username, "name": ident.name, "sub": ident.subject,
                                "roles": sorted(ident.roles),
                                "exp": int(time.time()) + request.app.state.settings.session_max_age_s}
     request.session["csrf"] = secrets.token_urlsafe(32)
-    has_role = request.app.state.settings.reviewer_role in ident.roles
-    request.app.state.svc.audit.record(ident.username, act.REVIEWER_LOGIN, "egress-review",
-                                       outcome="success" if has_role else "denied")
     return RedirectResponse("/review/", status_code=303)
 
 
@@ -114,7 +117,7 @@ async def queue(request: Request) -> Response:
     rows = []
     for o in items:
         st = o["status"]
-        voted = any(d.get("reviewer") == user["username"] and d.get("round") == st.get("round")
+        voted = any(same_subject(d.get("reviewer"), user["username"]) and d.get("round") == st.get("round")
                     for d in st.get("decisions", []))
         rows.append({"id": o["metadata"]["name"], "namespace": o["metadata"]["namespace"],
                      "requester": o["spec"]["requester"], "workspace": o["spec"]["workspace"],
@@ -150,7 +153,8 @@ async def detail(request: Request) -> Response:
             except Exception as e:  # noqa: BLE001 - show the reviewer what went wrong
                 entry["kind"], entry["view"] = "error", str(e)
         files.append(entry)
-    mine = [d for d in st.get("decisions", []) if d.get("reviewer") == user["username"] and d.get("round") == round_]
+    mine = [d for d in st.get("decisions", []) if same_subject(d.get("reviewer"), user["username"])
+            and d.get("round") == round_]
     return _page(request, "detail.html", {
         "r": obj, "st": st, "files": files, "round": round_, "voted": bool(mine),
         "can_vote": st.get("phase") == "AwaitingReview" and not mine,

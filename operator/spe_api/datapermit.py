@@ -17,6 +17,7 @@ PERMIT_NAME_MAX_LENGTH = 63 - len(PERMIT_NAMESPACE_PREFIX)
 MAX_MEMBERS = 200
 MAX_DATASETS = 64
 MAX_GPU_MODELS = 16
+MAX_REVIEWERS = 50
 
 
 def permit_namespace(permit_name: str) -> str:
@@ -90,7 +91,19 @@ class DisclosureThresholds(SpeModel):
 class ExportPolicy(SpeModel):
     """What may leave the environment and how it is reviewed."""
 
+    model_config = ConfigDict(json_schema_extra=validations(
+        cel("!has(self.reviewers) || size(self.reviewers) == 0 || size(self.reviewers) >= self.reviewersRequired",
+            "spec.exportPolicy.reviewers must name at least reviewersRequired people (or none yet)",
+            field_path=".reviewers"),
+    ))
+
     reviewers_required: int = Field(2, ge=1, le=5, description="Distinct reviewers who must approve an export; nobody reviews their own.")
+    reviewers: list[Subject] = Field(
+        default_factory=list, max_length=MAX_REVIEWERS,
+        description="Who may review this permit's exports (identity subjects: the identity provider's user "
+                    "names, compared without regard to case), besides holding the output-reviewer role. "
+                    "Never a member of the permit. Empty: nobody reviews yet, exports wait.",
+        json_schema_extra=validations(unique_items("spec.exportPolicy.reviewers")))
     allowed_file_types: list[str] = Field(
         default_factory=lambda: ["csv", "tsv", "json", "txt", "md", "pdf", "png", "svg"],
         max_length=64,
@@ -114,6 +127,10 @@ class DataPermitSpec(SpeModel):
         cel("!self.revoked || (has(self.revocationReason) && self.revocationReason.size() > 0)",
             "spec.revocationReason is required when spec.revoked is true", field_path=".revocationReason",
             reason="FieldValueRequired"),
+        cel("!has(self.exportPolicy) || !has(self.exportPolicy.reviewers) || "
+            "self.exportPolicy.reviewers.all(r, !self.members.exists(m, m.subject.lowerAscii() == r.lowerAscii()))",
+            "spec.exportPolicy.reviewers may not name a member of the permit: members never review its exports",
+            field_path=".exportPolicy.reviewers", reason="FieldValueForbidden"),
         cel("!oldSelf.revoked || self.revoked",
             "spec.revoked cannot be unset: revocation is final, issue a new permit instead",
             field_path=".revoked", reason="FieldValueForbidden"),

@@ -36,6 +36,8 @@ NAMESPACE = "spe-p1"
 WORKSPACE = "ws1"
 RESEARCHER = "rita"
 REVIEWERS = ("rev-ada", "rev-bob")
+# who the test permit names as its reviewers (the service tests use short names)
+PERMIT_REVIEWERS = frozenset({*REVIEWERS, "a", "b", "c", "d"})
 MAX_FILE = 20 * 1024 * 1024
 ALLOWED = ["csv", "tsv", "txt", "json", "png", "md", "bin"]
 
@@ -44,11 +46,15 @@ def memory_store() -> MemoryStore:
     store = MemoryStore()
     pol = ExportPolicy(reviewers_required=2, retention_days=30,
                        thresholds=Thresholds(allowed_types=ALLOWED, max_file_bytes=MAX_FILE, min_cell_count=10))
-    store.add_permit(PermitInfo(name=PERMIT, phase="Active", members=frozenset({RESEARCHER, "rev-ada"}),
-                                policy=pol))
+    store.add_permit(PermitInfo(name=PERMIT, phase="Active", members=frozenset({RESEARCHER}),
+                                reviewers=PERMIT_REVIEWERS, policy=pol))
     store.add_permit(PermitInfo(name="p-suspended", phase="Suspended", members=frozenset({RESEARCHER}), policy=pol))
+    # a second permit in which a reviewer of p1 is herself a researcher (reviewed by rev-bob)
+    store.add_permit(PermitInfo(name="p2", phase="Active", members=frozenset({"rev-ada"}),
+                                reviewers=frozenset({"rev-bob", "a"}), policy=pol))
     store.add_workspace(WorkspaceInfo(NAMESPACE, WORKSPACE, PERMIT))
     store.add_workspace(WorkspaceInfo("spe-p-suspended", "ws2", "p-suspended"))
+    store.add_workspace(WorkspaceInfo("spe-p2", "ws-ada", "p2"))
     return store
 
 

@@ -65,7 +65,9 @@ def test_export_goes_from_request_to_released_bundle(gateway, hub, tmp_path):
     assert ("export.voted", "user:rev-ada") in acts and ("export.voted", "user:rev-bob") in acts
     assert any(a == "export.approved" for a, _ in acts)
     assert any(a == "export.released" for a, _ in acts)
-    assert ("export.downloaded", f"user:{RESEARCHER}") in acts
+    # the link is a bearer capability: the download is recorded as its bearer, for the requester
+    (dl,) = [e for e in gateway.audit() if e["action"] == "export.downloaded"]
+    assert dl["actor"] == "link:127.0.0.1" and dl["details"]["requester"] == RESEARCHER
 
 
 def test_researcher_sees_no_votes_and_no_private_comments(gateway, hub, tmp_path):

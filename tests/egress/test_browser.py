@@ -39,14 +39,14 @@ async def login(browser, gw, keycloak, username: str):
     return ctx, page
 
 
-def submit(gw, hub, tmp_path, user: str, files: dict[str, bytes], why: str) -> str:
+def submit(gw, hub, tmp_path, user: str, files: dict[str, bytes], why: str, **where: str) -> str:
     paths = []
     for name, data in files.items():
         p = tmp_path / user / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
         paths.append(str(p))
-    code, out, err = run_cli(gw, hub.token_for(user), "request", *paths, "--justification", why)
+    code, out, err = run_cli(gw, hub.token_for(user), "request", *paths, "--justification", why, **where)
     assert code == 0, err
     rid = out.split()[2].rstrip(":")
     gw.wait_phase(rid, {"AwaitingReview"})
@@ -60,7 +60,9 @@ async def test_reviewers_vote_in_the_browser_and_requester_downloads(browser, re
                  {"table1.csv": SMALL_CELLS_CSV, "notes.txt": NOTES_TXT + b"Contact: rita@hospital.example\n",
                   "figure.png": png_with_text()},
                  "Table 1 and figure 2 of the paper.")
-    own = submit(gw, hub, tmp_path, "rev-ada", {"mine.txt": NOTES_TXT}, "Ada's own results, for her talk.")
+    # Ada reviews p1 and is herself a researcher of p2 (which other people review)
+    own = submit(gw, hub, tmp_path, "rev-ada", {"mine.txt": NOTES_TXT}, "Ada's own results, for her talk.",
+                 workspace="ws-ada", namespace="spe-p2")
 
     # --- first reviewer ---
     ctx_a, page = await login(browser, gw, keycloak, "rev-ada")
@@ -143,6 +145,8 @@ async def test_reviewers_vote_in_the_browser_and_requester_downloads(browser, re
     assert gw.wait_phase(rid, {"Released"})
     acts = [e["action"] for e in gw.audit() if e.get("target") == f"{NAMESPACE}/{rid}"]
     assert acts.count("export.voted") == 2 and "export.downloaded" in acts
+    viewers = {e["actor"] for e in gw.audit() if e["action"] == "export.viewed" and e["target"] == f"{NAMESPACE}/{rid}"}
+    assert viewers == {"user:rev-ada", "user:rev-bob"}  # every look at a quarantined file is recorded
     assert [e for e in gw.audit() if e["action"] == "export.reviewer_login"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 
 import pytest
@@ -43,9 +44,34 @@ def test_quarantine_is_encrypted_bound_and_purged(tmp_path):
     with pytest.raises(QuarantineError):
         Quarantine(tmp_path, bytes(32)).get("ns", "er-2", 1, 0, digest)  # wrong key
     assert q.purge("ns", "er-1") and not q.exists("ns", "er-1")
+    assert q.get("ns", "e", 1, 0, q.put("ns", "e", 1, 0, b"")) == b""  # an empty file is one sealed segment
     assert not q.purge("ns", "er-1")  # idempotent
     with pytest.raises(QuarantineError):
         q.put("..", "x", 1, 0, b"")
+
+
+def test_quarantine_streams_in_sealed_segments(tmp_path):
+    from spe_egress.quarantine import SEGMENT_BYTES, TAG_BYTES
+    q = Quarantine(tmp_path, KEY)
+    data = os.urandom(3 * SEGMENT_BYTES + 17)
+    w = q.writer("ns", "er-1", 1, 0)
+    for i in range(0, len(data), 10_000):  # written as it arrives, in pieces of any size
+        w.write(data[i:i + 10_000])
+    digest, size = w.close()
+    assert size == len(data) and q.get("ns", "er-1", 1, 0, digest) == data
+    path = tmp_path / "ns" / "er-1" / "r1" / "0.bin"
+    blob = path.read_bytes()
+    head, step = 12, SEGMENT_BYTES + TAG_BYTES
+    segs = [blob[head + i:head + i + step] for i in range(0, len(blob) - head, step)]
+    for forged in (blob[:head] + b"".join(segs[:3]),                          # truncated at a segment edge
+                   blob[:head] + segs[1] + segs[0] + b"".join(segs[2:])):     # segments reordered
+        path.write_bytes(forged)
+        with pytest.raises(QuarantineError):
+            q.get("ns", "er-1", 1, 0, digest)
+    w = q.writer("ns", "er-1", 1, 1)
+    w.write(b"half a file")
+    w.abort()  # an aborted upload leaves nothing behind
+    assert sorted(p.name for p in path.parent.iterdir()) == ["0.bin"]
 
 
 def test_release_links_are_signed_and_expire():

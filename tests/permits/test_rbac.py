@@ -94,7 +94,9 @@ def test_hub_and_gateway_reach_only_bound_permit_namespaces(kube, permits):
     assert not can_i(cluster, HUB, "delete", "workspaces.spe.ehds.io", ns)
     assert not can_i(cluster, HUB, "create", "pods", ns)
     assert can_i(cluster, EGRESS, "create", "outputreviews.spe.ehds.io", ns)
-    assert can_i(cluster, EGRESS, "patch", "outputreviews.spe.ehds.io/status", ns)
+    assert cluster.kubectl("auth", "can-i", "patch", "outputreviews.spe.ehds.io", "--subresource=status",
+                           f"--as={EGRESS}", "-n", ns).stdout.strip() == "yes"
+    assert not can_i(cluster, EGRESS, "list", "secrets", ns), "the gateway never reads the hub's credentials"
     assert not can_i(cluster, EGRESS, "patch", "workspaces.spe.ehds.io", ns)
     assert not can_i(cluster, EGRESS, "delete", "outputreviews.spe.ehds.io", ns)
     assert not can_i(cluster, HUB, "patch", "workspaces.spe.ehds.io", "default")

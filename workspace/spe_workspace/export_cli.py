@@ -160,6 +160,9 @@ def cmd_request(cfg: Config, args) -> int:
         if len(files) > pol["maxFiles"]:
             raise CliError(EXIT_LIMIT, f"{len(files)} files; permit {pol['permit']} allows {pol['maxFiles']} per request")
         total = sum(p.stat().st_size for _, p in files)
+        if pol.get("maxRequestBytes") and total > pol["maxRequestBytes"]:
+            raise CliError(EXIT_LIMIT, f"the files are {total} bytes together; the gateway takes at most "
+                                       f"{pol['maxRequestBytes']} bytes per request: send them in parts")
         progress = Progress(total) if not args.quiet else None
         fields = {"justification": args.justification}
         if args.resubmit:

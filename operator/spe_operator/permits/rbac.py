@@ -58,16 +58,16 @@ HUB_RULES = [
 ]
 
 EGRESS_RULES = [
-    _rule(GROUP, ["workspaces"], ["get", "list", "watch"],
+    _rule(GROUP, ["workspaces"], ["get"],
           "check that the requester of an export is a member of the workspace it comes from"),
-    _rule(GROUP, ["outputreviews"], ["create", "get", "list", "watch", "patch"],
-          "an export request becomes an OutputReview (create); the reviewer page lists and "
-          "follows them; patch for labels/annotations. No delete: retention ends by owner GC"),
-    _rule(GROUP, ["outputreviews/status"], ["get", "patch", "update"],
-          "the gateway writes the checks, the votes and the decision into the review's status"),
-    _rule("", ["secrets"], ["create", "get", "list", "watch", "patch"],
-          "the gateway's full record of a review (ballots with private comments) is kept in a "
-          "companion Secret <review>-egress; list to load the reviewer queue"),
+    _rule(GROUP, ["outputreviews"], ["create"],
+          "an export request becomes an OutputReview. Reading, listing and the finalizer's patch "
+          "are granted cluster-wide on OutputReviews alone (manifests/base/egress-rbac.yaml), so "
+          "they outlive this binding while a permit's namespace is deleted. No delete"),
+    _rule(GROUP, ["outputreviews/status"], ["patch"],
+          "the gateway projects the checks, the votes and the decision into the review's status"),
+    # No Secrets: the gateway's record of a review lives on its own volume, sealed with its own
+    # key; a role on Secrets here would let it list the hub's per-server credentials.
 ]
 
 
