@@ -81,7 +81,7 @@ def _sidecars(files: list[FileInput]) -> dict[str, dict[str, Any]]:
 def _name_identifiers(f: FileInput, ctx: CheckContext) -> list[Finding]:
     return [Finding(h.check, h.severity, h.message + " (in the file's name)",
                     {"field": "name", "start": h.start, "end": h.end})
-            for h in find_identifiers(f.name, ctx.pseudonymous_ids, numbers_are_values=True)
+            for h in find_identifiers(f.name, ctx.pseudonymous_ids, numbers_are_values=True, names=False)
             if h.severity is not Severity.INFO and h.check != IDENTIFIER_DATE]  # run dates in names are common
 
 

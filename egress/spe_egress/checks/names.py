@@ -1,0 +1,136 @@
+"""Names of people in free text: a light, offline detector (no model, no download).
+
+Given names and surnames of the EU languages come from ``data/names.tsv`` (taken from
+Faker's person lists, see ``data/build_names.py``). A name is reported only with two
+signals, because many names are also words (``Grace``, ``Mark``, ``Koch``, ``Rose``):
+
+* a capitalised given name followed by a capitalised surname (particles such as ``van``,
+  ``de``, ``von``, ``di`` allowed between them): ``Anna Schmidt``, ``Pieter van der Berg``;
+* ``Surname, Given``: ``Jansen, Pieter``;
+* a title or a patient word followed by a capitalised name from the lists: ``Dr. Müller``,
+  ``Mrs Jones``, ``patient Jansen``, ``Herr Schmidt``, ``Mme Dubois``;
+* in a column whose header says it holds names (``name``, ``patient_name``, ``naam``,
+  ``nom``, ``nome``, ``nombre`` …), a single capitalised name from the lists.
+
+Names are WARN (a person decides: an author is fine, a patient is not); names in a credits
+section (``Authors``, ``Contributors``, ``Acknowledgements``, ``©`` …, on the line or in the
+heading above it) are INFO.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+import re
+from dataclasses import dataclass
+
+CHECK = "identifier.person-name"
+_DATA = pathlib.Path(__file__).with_name("data") / "names.tsv"
+
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-Žŀ-ſ"  # Latin capitals incl. accented
+_WORD = rf"[{_UPPER}][a-zß-öø-ÿā-žƀ-ɏ]+(?:['’-][{_UPPER}]?[a-zß-öø-ÿā-žƀ-ɏ]+)?"
+_PARTICLES = r"(?:van|von|der|den|de|del|della|di|da|dos|das|du|le|la|ter|ten|zu|af|av|y|e)"
+_TITLE = (r"(?:Dr|Prof|Mr|Mrs|Ms|Miss|Mx|Herr|Frau|Hr|Fr|Dhr|Mevr|Mw|M|Mme|Mlle|Sr|Sra|Srta|Sig|Sig\.ra|"
+          r"Dott|Dott\.ssa|Pt|Patient|Patientin|patient|patiente|paziente|paciente|patiënt|Patiënt|"
+          r"Mister|Madame|Monsieur|Señor|Señora|Signor|Signora|Senhor|Senhora)")
+_PAIR = re.compile(rf"(?<![\w.@/-])({_WORD})((?:\s+{_PARTICLES})*)\s+({_WORD})(?![\w@])")
+_REVERSED = re.compile(rf"(?<![\w.@/-])({_WORD}),\s*({_WORD})(?![\w@])")
+_TITLED = re.compile(rf"(?<![\w])({_TITLE})\.?\s+({_WORD})(?![\w@])")
+_SINGLE = re.compile(rf"(?<![\w.@/-])({_WORD})(?![\w@])")
+_CREDITS = re.compile(
+    r"(?i)\b(?:authors?|contributors?|acknowledg(?:e)?ments?|credits?|maintainers?|written by|"
+    r"copyright|co-?authors?|auteurs?|autor(?:en|es)?|autori|remerciements|danksagung|dank an|"
+    r"corresponding|et al\.?)\b|©")
+NAME_COLUMN = re.compile(
+    r"(?i)^(?:(?:patient|subject|first|last|given|family|full|sur|person|doctor|physician|reviewer)?_?"
+    r"(?:name|names|firstname|lastname|surname|naam|achternaam|voornaam|nom|prenom|prénom|nome|cognome|"
+    r"nombre|apellidos?|vorname|nachname|efternamn|fornavn|etternavn|sukunimi|nazwisko|imie|imię))$")
+
+
+@dataclass(frozen=True)
+class NameHit:
+    start: int
+    end: int
+    text: str
+    why: str
+    credits: bool
+
+
+@functools.lru_cache(maxsize=1)
+def name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """(given names, surnames), lower case."""
+    given, family = set(), set()
+    for line in _DATA.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        kind, name, *_ = line.split("\t")
+        (given if kind == "given" else family).add(name)
+    return frozenset(given), frozenset(family)
+
+
+def _is(word: str, names: frozenset[str]) -> bool:
+    w = word.lower()
+    return w in names or ("-" in w and all(p in names for p in w.split("-")))
+
+
+def find_names(text: str, *, name_column: bool = False) -> list[NameHit]:
+    """Names in ``text`` (non-overlapping, in order). ``name_column``: the text is a cell of
+    a column whose header says it holds names, so one listed name suffices."""
+    given, family = name_lists()
+    hits: list[NameHit] = []
+    taken: list[tuple[int, int]] = []
+
+    def add(start: int, end: int, why: str) -> None:
+        if any(s < end and start < e for s, e in taken):
+            return
+        taken.append((start, end))
+        hits.append(NameHit(start, end, text[start:end], why, _in_credits(text, start)))
+
+    for m in _finditer_overlapping(_PAIR, text):
+        if _is(m.group(1), given) and _is(m.group(3), family) and m.group(1).lower() != m.group(3).lower():
+            add(m.start(), m.end(), f"given name '{m.group(1)}' and surname '{m.group(3)}'")
+    for m in _TITLED.finditer(text):
+        if _is(m.group(2), family) or _is(m.group(2), given):
+            add(m.start(), m.end(), f"'{m.group(2)}' after '{m.group(1)}'")
+    for m in _REVERSED.finditer(text):
+        if _is(m.group(1), family) and _is(m.group(2), given) and not _is(m.group(1), given):
+            add(m.start(), m.end(), f"surname '{m.group(1)}', given name '{m.group(2)}'")
+    if name_column:
+        for m in _SINGLE.finditer(text):
+            if _is(m.group(1), given) or _is(m.group(1), family):
+                add(m.start(), m.end(), f"'{m.group(1)}' in a column of names")
+    return sorted(hits, key=lambda h: h.start)
+
+
+def _finditer_overlapping(rx: re.Pattern[str], text: str):
+    """``Dear Anna Schmidt``: after a failed pair at ``Dear Anna`` try again from ``Anna``."""
+    pos = 0
+    while True:
+        m = rx.search(text, pos)
+        if not m:
+            return
+        yield m
+        pos = m.start(3) if m.start(3) > m.start() else m.end()
+
+
+def _in_credits(text: str, start: int) -> bool:
+    """The name's line, or one of the three non-empty lines above it, or the nearest
+    Markdown heading above it, names a credits section."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    if _CREDITS.search(text[line_start:line_end if line_end != -1 else len(text)]):
+        return True
+    before = text[max(0, line_start - 2000):line_start].splitlines()
+    recent = [l for l in before if l.strip()][-3:]
+    if any(_CREDITS.search(l) for l in recent):
+        return True
+    heading = next((l for l in reversed(before) if l.lstrip().startswith("#")), None)
+    return bool(heading and _CREDITS.search(heading))
+
+
+def describe(hit: NameHit) -> str:
+    if hit.credits:
+        return (f"'{hit.text}' looks like a person's name ({hit.why}) in a credits or author section. "
+                "Authors may be named; check it is not a patient.")
+    return (f"'{hit.text}' looks like a person's name ({hit.why}). Names of patients must not leave the "
+            "environment; if this is an author or a staff member, say so in the justification, else remove it.")
