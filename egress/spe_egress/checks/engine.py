@@ -18,6 +18,7 @@ from .filetype import check_file
 from .identifiers import DATE as IDENTIFIER_DATE, find_identifiers
 from .images import check_image
 from .model import CheckContext, CheckPolicy, CheckReport, FileInput, FileReport, Finding, Severity
+from .rowlevel import check_record_level
 from .sdc import check_table, scan_cells
 from .sniff import IMAGE, TEXT, Sniffed, decode_text, sniff
 from .tables import classify, parse_table
@@ -97,7 +98,8 @@ def _content(f: FileInput, s: Sniffed, policy: CheckPolicy, ctx: CheckContext,
     if s.type in TABLE_TYPES:
         table = parse_table(text, s.type)
         layout = classify(table, sidecar)
-        out = check_table(table, layout, policy) + scan_cells(table, ctx.pseudonymous_ids)
+        out = check_table(table, layout, policy) + check_record_level(table, policy) \
+            + scan_cells(table, ctx.pseudonymous_ids)
         entry = differencing.fingerprint(f.name, f.sha256, table, layout)
         if entry is not None:
             out += differencing.compare(table, layout, entry, ctx.released_tables, policy)

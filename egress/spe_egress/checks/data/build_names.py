@@ -40,6 +40,9 @@ def main() -> None:
                 continue
             for name in _names(getattr(provider, attr)):
                 name = unicodedata.normalize("NFC", name.strip())
+                parts = name.split()
+                if len(parts) > 1 and all(p[:1].islower() for p in parts[:-1]):
+                    name = parts[-1]  # "de Vries", "van Dijk": the particles are matched by the detector
                 if len(name) < 2 or " " in name:
                     continue
                 target.setdefault(name.lower(), set()).add(loc[:2])
