@@ -13,7 +13,7 @@ from collections import OrderedDict
 from typing import Any, Iterable, Mapping
 
 from . import differencing
-from .documents import check_html, check_pdf
+from .documents import check_html, check_office, check_pdf, embedded_text_images
 from .filetype import check_file
 from .identifiers import DATE as IDENTIFIER_DATE, find_identifiers
 from .images import check_image
@@ -91,7 +91,9 @@ def _content(f: FileInput, s: Sniffed, policy: CheckPolicy, ctx: CheckContext,
     if s.family == IMAGE:
         return check_image(s.type, f.data, ctx.pseudonymous_ids)
     if s.type == "pdf":
-        return check_pdf(f.data, ctx.pseudonymous_ids)
+        return check_pdf(f.data, ctx.pseudonymous_ids, _table_checks(policy, ctx))
+    if s.type == "office":
+        return check_office(f.data, ctx.pseudonymous_ids, _table_checks(policy, ctx))
     if s.family != TEXT:
         return []
     text = decode_text(f.data) or ""
@@ -109,7 +111,22 @@ def _content(f: FileInput, s: Sniffed, policy: CheckPolicy, ctx: CheckContext,
     out = text_findings(text, ctx)
     if s.type in ("html", "svg"):
         out += check_html(text)
+    if s.type in ("html", "svg", "ipynb", "markdown", "xml"):
+        out += embedded_text_images(text, ctx.pseudonymous_ids, s.type)
     return out
+
+
+def _table_checks(policy: CheckPolicy, ctx: CheckContext):
+    """The table checks for a table found inside a document (a sheet, a Word table): the
+    SDC rules, record-level detection and identifiers, each location extended by ``where``."""
+    def run(csv_text: str, where: dict) -> list[Finding]:
+        table = parse_table(csv_text, "csv")
+        if not table.rows:
+            return []
+        found = check_table(table, classify(table), policy) + check_record_level(table, policy) \
+            + scan_cells(table, ctx.pseudonymous_ids)
+        return [Finding(x.check, x.severity, x.message, {**where, **(x.location or {})}) for x in found]
+    return run
 
 
 def text_findings(text: str, ctx: CheckContext) -> list[Finding]:
