@@ -71,24 +71,27 @@ def check_pixels(kind: str, data: bytes) -> list[Finding]:
                            f"more than any figure needs (a side ≤ {MAX_SIDE:,}, ≤ {MAX_PIXELS // 10**6} MP). "
                            "Export it smaller.", {**where, "reason": "implausible-size"}))
     if kind in _LOSSLESS and w * h <= MAX_DECODE_PIXELS:
-        raw = _pixels(data)
+        raw, bands = _pixels(data)
         if raw:
-            out += _payload(raw, where)
+            out += _payload(raw, bands, w, h, where)
     return out
 
 
-def _pixels(data: bytes) -> bytes:
+def _pixels(data: bytes) -> tuple[bytes, int]:
+    """The decoded pixel bytes, row by row as stored, and the bytes per pixel."""
     from PIL import Image
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
-                return im.tobytes()
+                raw = im.tobytes()
+                bands = len(im.getbands()) if im.mode not in ("1", "I;16", "I", "F") else 0
+                return raw, bands
     except Exception:  # noqa: BLE001 - undecodable pixels: nothing to sniff
-        return b""
+        return b"", 0
 
 
-def _payload(raw: bytes, where: dict) -> list[Finding]:
+def _payload(raw: bytes, bands: int, w: int, h: int, where: dict) -> list[Finding]:
     from .sniff import BINARY, EMPTY, IMAGE, TEXT, sniff
     head = raw[:1 << 20]
     if len(set(head[:4096])) <= 1:
@@ -101,16 +104,29 @@ def _payload(raw: bytes, where: dict) -> list[Finding]:
     sample = head[:65536]
     printable = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13))
     if printable >= 0.97 * len(sample) and len(set(sample)) >= 10 and _text_like(sample) \
-            and _difference_entropy(sample) >= 3:
+            and _difference_entropy(np.frombuffer(sample, dtype=np.uint8)) >= 3:
         return [Finding(CHECK, Severity.BLOCK, f"The image's pixel bytes read as text ('{_show(sample)}'): data "
                         "written into pixels. Export the data as a file that can be checked.",
                         {**where, "reason": "payload", "payload_type": "text"})]
-    bits = _difference_entropy(sample)
-    if len(sample) >= 4096 and bits >= RANDOM_BITS:
+    bits = _neighbour_entropy(raw, bands, w, h)
+    if len(raw) >= 4096 and bits >= RANDOM_BITS:
         return [Finding(CHECK, Severity.WARN, f"Neighbouring pixels differ like random data ({bits:.2f} bits per "
                         "byte): the image may carry encrypted or compressed data, or be noise. Check it is a real "
                         "figure.", {**where, "reason": "random-pixels", "entropy_bits": round(bits, 2)})]
     return []
+
+
+def _neighbour_entropy(raw: bytes, bands: int, w: int, h: int) -> float:
+    """Entropy of the differences between horizontally and vertically neighbouring pixels,
+    per channel (the smaller of the two): about 8 bits for random data, far less for a picture."""
+    a = np.frombuffer(raw, dtype=np.uint8)
+    if not bands or a.size != w * h * bands:
+        return _difference_entropy(a[:65536])
+    a = a.reshape(h, w, bands)[:512, :512]
+    across = a[:, 1:, :].astype(np.int16) - a[:, :-1, :] if a.shape[1] > 1 else None
+    down = a[1:, :, :].astype(np.int16) - a[:-1, :, :] if a.shape[0] > 1 else None
+    found = [_entropy(d % 256) for d in (across, down) if d is not None and d.size]
+    return min(found) if found else 0.0
 
 
 def _text_like(sample: bytes) -> bool:
@@ -124,11 +140,11 @@ def _show(sample: bytes) -> str:
     return sample[:60].decode("ascii", "replace").replace("\n", " ")
 
 
-def _difference_entropy(sample: bytes) -> float:
-    a = np.frombuffer(sample, dtype=np.uint8)
-    if a.size < 2:
-        return 0.0
-    d = np.diff(a.astype(np.int16)) % 256
-    counts = np.bincount(d, minlength=256).astype(float)
+def _difference_entropy(a: np.ndarray) -> float:
+    return _entropy(np.diff(a.astype(np.int16)) % 256) if a.size > 1 else 0.0
+
+
+def _entropy(d: np.ndarray) -> float:
+    counts = np.bincount(d.ravel().astype(np.int64), minlength=256).astype(float)
     p = counts[counts > 0] / d.size
-    return float(-(p * np.log2(p)).sum()) if p.size else 0.0
+    return float(-(p * np.log2(p)).sum())

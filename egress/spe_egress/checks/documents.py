@@ -6,7 +6,7 @@ sheets and Word tables also go through the table checks (SDC rules, record-level
 files are BLOCKed, as are macros; embedded images are flagged (WARN) and run through the image
 checks (metadata, carrier). Findings in extracted text are located by ``page`` (PDF),
 ``sheet`` or ``part``, with ``start``/``end`` into that page's or part's extracted text and an
-``excerpt`` around the hit for the reviewer.
+``excerpt`` ``[before, hit, after]`` around the hit for the reviewer.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ def text_checks(text: str, ids: AbstractSet[str], where: dict, label: str) -> li
     for h in find_identifiers(text, ids):
         lo, hi = max(0, h.start - EXCERPT), min(len(text), h.end + EXCERPT)
         out.append(Finding(h.check, h.severity, f"{h.message} (in the document's {label})",
-                           {**where, "start": h.start, "end": h.end, "excerpt": text[lo:hi]}))
+                           {**where, "start": h.start, "end": h.end,
+                            "excerpt": [text[lo:h.start], text[h.start:h.end], text[h.end:hi]]}))
     return out
 
 
@@ -117,7 +118,8 @@ def _embedded_images(images: list[tuple[dict, bytes]], ids: AbstractSet[str], wh
     from .sniff import IMAGE, sniff
     if not images:
         return []
-    out = [Finding("document.embedded-image", Severity.WARN,
+    outputs = what == "notebook"  # a notebook's figures are its outputs, shown to the reviewer
+    out = [Finding("document.embedded-image", Severity.INFO if outputs else Severity.WARN,
                    f"The {what} embeds {len(images)} image(s). Their metadata and pixels were checked as images; "
                    "look at them for burned-in details.", {"images": len(images)})]
     for where, data in images:

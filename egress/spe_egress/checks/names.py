@@ -13,8 +13,8 @@ signals, because many names are also words (``Grace``, ``Mark``, ``Koch``, ``Ros
   ``nom``, ``nome``, ``nombre`` …), a single capitalised name from the lists.
 
 Names are WARN (a person decides: an author is fine, a patient is not); names in a credits
-section (``Authors``, ``Contributors``, ``Acknowledgements``, ``©`` …, on the line or in the
-heading above it) are INFO.
+section or a reference list (``Authors``, ``Contributors``, ``Acknowledgements``,
+``References``, ``©`` …, on the line or in the heading above it) are INFO.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ _SINGLE = re.compile(rf"(?<![\w.@/-])({_WORD})(?![\w@])")
 _CREDITS = re.compile(
     r"(?i)\b(?:authors?|contributors?|acknowledg(?:e)?ments?|credits?|maintainers?|written by|"
     r"copyright|co-?authors?|auteurs?|autor(?:en|es)?|autori|remerciements|danksagung|dank an|"
-    r"corresponding|et al\.?)\b|©")
+    r"corresponding|et al\.?|references|bibliography|bibliographie|literatur|literatuur|bibliografia|"
+    r"referenties|r[ée]f[ée]rences|citations?)\b|©")
 NAME_COLUMN = re.compile(
     r"(?i)^(?:(?:patient|subject|first|last|given|family|full|sur|person|doctor|physician|reviewer)?_?"
     r"(?:name|names|firstname|lastname|surname|naam|achternaam|voornaam|nom|prenom|prénom|nome|cognome|"

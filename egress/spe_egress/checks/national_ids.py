@@ -169,7 +169,7 @@ def pt_nif_valid(s: str) -> bool:
 def pt_cc_valid(s: str) -> bool:
     """Portuguese Cartão de Cidadão document number: 8-digit civil number, check digit, two
     letters, check digit; letters as 10-35, doubling every second value from the right, sum mod 10 = 0."""
-    if not re.fullmatch(r"\d{9}[A-Z0-9]{2}\d", s):
+    if not re.fullmatch(r"\d{9}[A-Z]{2}\d", s):
         return False
     total, second = 0, False
     for c in reversed(s):
@@ -232,8 +232,9 @@ SCHEMES: tuple[Scheme, ...] = (
            True, "key = 97 − (13 digits mod 97), 2A/2B → 19/18; sex, month and département checked"),
     Scheme("de-kvnr", "DE", "Krankenversichertennummer (KVNR)",
            re.compile(r"(?<![\w])[A-Z] ?\d{4} ?\d{5}(?![\w])"),
-           kvnr_valid, _ctx(r"kvnr|krankenversichertennummer|versichertennummer|versicherten-?nr|krankenkasse"),
-           True, "letter → 01-26, weights 1,2,1,2…, cross sums, Σ mod 10 = check digit"),
+           kvnr_valid, _ctx(r"kvnr|krankenversichertennummer|versichertennummer|versicherten-?nr|krankenkasse|"
+                            r"egk|gesundheitskarte"),
+           False, "letter → 01-26, weights 1,2,1,2…, cross sums, Σ mod 10 = check digit"),
     Scheme("de-steuer-id", "DE", "Steuer-Identifikationsnummer",
            re.compile(r"(?<![\w.,-])\d{2} ?\d{3} ?\d{3} ?\d{3}(?![\w]|[.,-]\d)"),
            steuer_id_valid, _ctx(r"steuer-?id|steuer-?identifikationsnummer|steuerliche identifikationsnummer|idnr|tin"),
@@ -247,7 +248,7 @@ SCHEMES: tuple[Scheme, ...] = (
            pt_nif_valid, _ctx(r"nif|contribuinte|n\.?º? ?contribuinte|identifica[cç][aã]o fiscal"),
            False, "weights 9..2, check = 11 − (Σ mod 11), ≥ 10 → 0; first digit 1-3, 5, 6, 8, 9"),
     Scheme("pt-cc", "PT", "Cartão de Cidadão",
-           re.compile(r"(?<![\w])\d{8}[ ]?\d[ ]?[A-Z0-9]{2}\d(?![\w])"),
+           re.compile(r"(?<![\w])\d{8}[ ]?\d[ ]?[A-Z]{2}\d(?![\w])"),
            pt_cc_valid, _ctx(r"cart[aã]o de cidad[aã]o|cc|bi"),
            True, "letters → 10-35, double every second from the right, Σ mod 10 = 0"),
     Scheme("se-personnummer", "SE", "personnummer / samordningsnummer",

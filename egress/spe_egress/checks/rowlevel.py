@@ -36,7 +36,7 @@ from .tables import DESCRIPTIVE, DECLARED_NONE, Layout, Table, classify, column_
 CHECK = "sdc.record-level"
 
 _PERSON_ID = re.compile(
-    r"^(?:id|ids|pid|mrn|psn|eid|uid|nhi|ehr_id|patient|patients|subject|subjects|participant|person|individual|"
+    r"^(?:id|ids|pid|mrn|psn|eid|uid|nhi|ehr_id|patient|subject|participant|person|individual|"
     r"pseudonym|pseudo_id|sub|pat|case_id|record_id|study_subject)$"
     r"|^(?:patient|subject|participant|person|individual|pseudonym|pseudo|pat|sub|record|case|donor|"
     r"member|client|resident|proband)_?(?:id|ids|no|nr|num|number|code|key|uid|ref|identifier)$"
@@ -87,11 +87,17 @@ def record_level_evidence(table: Table, policy: CheckPolicy) -> tuple[list[Evide
     """(evidence, has_count_columns). ``has_count_columns`` from the automatic layout: a
     declaration in the file cannot make row-level data look aggregate."""
     auto: Layout = classify(Table(table.header, table.rows, table.lines, table.delimiter, {}, table.decimal_comma))
-    counted = bool(auto.count_columns) or auto.kind not in (DESCRIPTIVE, DECLARED_NONE)
     rows = len(table.rows)
     width = max([len(table.header), *(len(r) for r in table.rows)] or [0])
     names = [normalise_name(table.header[c]) if c < len(table.header) else "" for c in range(width)]
     values = [_values(table, c) for c in range(width)]
+    # Aggregate counts are mostly at or above the threshold; "counts" that are mostly below it
+    # (lesion_count 0-6 on every row) are per-row attributes, not aggregates.
+    counted = auto.kind not in (DESCRIPTIVE, DECLARED_NONE) and (
+        not auto.count_columns or any(_median_count(table, values[c]) >= policy.min_cell_count
+                                      for c in auto.count_columns))
+    series = any(_SERIES.search(n) for n in names)
+    results = any(_RESULT.search(n) for n in names)
     out: list[Evidence] = []
     if rows < 5:
         return out, counted
@@ -102,11 +108,11 @@ def record_level_evidence(table: Table, policy: CheckPolicy) -> tuple[list[Evide
         if len(vs) < 5:
             continue
         distinct = len(set(vs))
-        if _PERSON_ID.match(names[c]) and distinct >= 0.9 * len(vs):
+        if _PERSON_ID.match(names[c]) and distinct >= 0.9 * len(vs) and c not in auto.count_columns:
             out.append(Evidence("id-column", True, (column_name(table, c),),
                                 f"column '{column_name(table, c)}' is named like a person identifier and has "
                                 f"{distinct} distinct values in {len(vs)} rows"))
-        elif (not counted and len(vs) >= 20 and distinct >= 0.95 * len(vs)
+        elif (not counted and not results and not series and len(vs) >= 20 and distinct >= 0.95 * len(vs)
               and sum(1 for v in vs if _CODE_VALUE.match(v)) >= 0.9 * len(vs)
               and sum(1 for v in vs if table.number(v) is None) >= 0.9 * len(vs)):
             out.append(Evidence("id-column", True, (column_name(table, c),),
@@ -150,8 +156,6 @@ def record_level_evidence(table: Table, policy: CheckPolicy) -> tuple[list[Evide
                 break
 
     # 5. many rows whose measurements hardly repeat
-    series = any(_SERIES.search(n) for n in names)
-    results = any(_RESULT.search(n) for n in names)
     if rows >= 50 and not series and not results:
         measured = [c for c in range(width) if len(values[c]) >= 0.8 * rows
                     and all(table.number(v) is not None for v in values[c])
@@ -162,6 +166,11 @@ def record_level_evidence(table: Table, policy: CheckPolicy) -> tuple[list[Evide
                                 f"{rows} rows whose values hardly repeat (column '{column_name(table, c)}' has "
                                 f"{len(set(values[c]))} distinct values in {len(values[c])} rows)"))
     return out, counted
+
+
+def _median_count(table: Table, vs: list[str]) -> float:
+    nums = sorted(n for n in (table.number(v) for v in vs) if n is not None)
+    return nums[len(nums) // 2] if nums else 0
 
 
 def is_record_level(evidence: list[Evidence], counted: bool) -> bool:
