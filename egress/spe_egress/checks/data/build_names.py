@@ -35,7 +35,7 @@ def main() -> None:
     for loc in LOCALES:
         provider = importlib.import_module(f"faker.providers.person.{loc}").Provider
         for attr in dir(provider):
-            target = given if attr.startswith("first_names") else family if attr.startswith("last_names") else None
+            target = given if "first_names" in attr else family if "last_names" in attr else None
             if target is None:
                 continue
             for name in _names(getattr(provider, attr)):
