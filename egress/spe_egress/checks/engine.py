@@ -100,7 +100,7 @@ def _content(f: FileInput, s: Sniffed, policy: CheckPolicy, ctx: CheckContext,
     if s.type in TABLE_TYPES:
         table = parse_table(text, s.type)
         layout = classify(table, sidecar)
-        out = check_table(table, layout, policy) + check_record_level(table, policy) \
+        out = check_table(table, layout, policy) + check_record_level(table, policy, None if sidecar else layout) \
             + scan_cells(table, ctx.pseudonymous_ids)
         entry = differencing.fingerprint(f.name, f.sha256, table, layout)
         if entry is not None:
@@ -123,7 +123,8 @@ def _table_checks(policy: CheckPolicy, ctx: CheckContext):
         table = parse_table(csv_text, "csv")
         if not table.rows:
             return []
-        found = check_table(table, classify(table), policy) + check_record_level(table, policy) \
+        layout = classify(table)
+        found = check_table(table, layout, policy) + check_record_level(table, policy, layout) \
             + scan_cells(table, ctx.pseudonymous_ids)
         return [Finding(x.check, x.severity, x.message, {**where, **(x.location or {})}) for x in found]
     return run

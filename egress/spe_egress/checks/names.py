@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import pathlib
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 CHECK = "identifier.person-name"
@@ -79,13 +80,20 @@ def find_names(text: str, *, name_column: bool = False) -> list[NameHit]:
     a column whose header says it holds names, so one listed name suffices."""
     given, family = name_lists()
     hits: list[NameHit] = []
-    taken: list[tuple[int, int]] = []
+    starts: list[int] = []  # sorted starts of the pairwise disjoint spans taken
+    ends: list[int] = []
+    credits: dict[int, bool] = {}  # per line start
 
     def add(start: int, end: int, why: str) -> None:
-        if any(s < end and start < e for s, e in taken):
+        i = bisect_left(starts, start)
+        if (i > 0 and ends[i - 1] > start) or (i < len(starts) and starts[i] < end):
             return
-        taken.append((start, end))
-        hits.append(NameHit(start, end, text[start:end], why, _in_credits(text, start)))
+        starts.insert(i, start)
+        ends.insert(i, end)
+        line_start = _line_start(text, start)
+        if line_start not in credits:
+            credits[line_start] = _in_credits(text, line_start)
+        hits.append(NameHit(start, end, text[start:end], why, credits[line_start]))
 
     for m in _finditer_overlapping(_PAIR, text):
         if _is(m.group(1), given) and _is(m.group(3), family) and m.group(1).lower() != m.group(3).lower():
@@ -114,18 +122,30 @@ def _finditer_overlapping(rx: re.Pattern[str], text: str):
         pos = m.start(3) if m.start(3) > m.start() else m.end()
 
 
-def _in_credits(text: str, start: int) -> bool:
-    """The name's line, or one of the three non-empty lines above it, or the nearest
-    Markdown heading above it, names a credits section."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", start)
-    if _CREDITS.search(text[line_start:line_end if line_end != -1 else len(text)]):
+_LINE_WINDOW = 300
+
+
+def _line_start(text: str, pos: int) -> int:
+    """Start of the line (or table cell) holding ``pos``, at most ``_LINE_WINDOW`` back."""
+    lo = max(0, pos - _LINE_WINDOW)
+    return max(text.rfind("\n", lo, pos), text.rfind("\x00", lo, pos), lo - 1) + 1
+
+
+def _in_credits(text: str, line_start: int) -> bool:
+    """The line, or one of the three non-empty lines above it, or the nearest Markdown
+    heading above it (within 2,000 characters), names a credits or reference section."""
+    ends = [e for e in (text.find("\n", line_start, line_start + _LINE_WINDOW),
+                        text.find("\x00", line_start, line_start + _LINE_WINDOW)) if e != -1]
+    line_end = min(ends) if ends else min(len(text), line_start + _LINE_WINDOW)
+    if _CREDITS.search(text, line_start, line_end):
         return True
+    if line_start and text[line_start - 1] == "\x00":
+        return False  # a table cell: no lines above it
     before = text[max(0, line_start - 2000):line_start].splitlines()
-    recent = [l for l in before if l.strip()][-3:]
-    if any(_CREDITS.search(l) for l in recent):
+    recent = [line for line in before if line.strip()][-3:]
+    if any(_CREDITS.search(line) for line in recent):
         return True
-    heading = next((l for l in reversed(before) if l.lstrip().startswith("#")), None)
+    heading = next((line for line in reversed(before) if line.lstrip().startswith("#")), None)
     return bool(heading and _CREDITS.search(heading))
 
 

@@ -281,13 +281,37 @@ class IdHit:
     context: str | None  # the context word that made a weak scheme count
 
 
+#: One cheap pass finds where any scheme could match; the schemes' own patterns then run only
+#: there (digits with separators, optionally a letter before or after; or a codice fiscale).
+_CANDIDATE = re.compile(r"(?:[A-Za-z][ -]?)?\d[\d ./+-]{5,}\d(?:[ -]?[A-Za-z]{1,2}\d?)?"
+                        r"|[A-Z]{6}[0-9L-V]{2}[A-Z][0-9L-V]{2}[A-Z][0-9L-V]{3}[A-Z]")
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    """Merged spans around the candidates, each ending at a word boundary."""
+    out: list[tuple[int, int]] = []
+    for m in _CANDIDATE.finditer(text):
+        lo, hi = max(0, m.start() - 2), m.end()
+        while hi < len(text) and hi < m.end() + 64 and (text[hi].isalnum() or text[hi] == "_"):
+            hi += 1
+        hi = min(len(text), hi + 1)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 def find_national_ids(text: str, header_context: str = "") -> list[IdHit]:
     """Validated national identifiers in ``text`` (possibly overlapping; the caller keeps the
     first). ``header_context``: a column header, taken as context for every value."""
     hits = []
+    windows = _windows(text)
+    if not windows:
+        return hits
     for scheme in SCHEMES:
         header_word = scheme.context.search(header_context) if header_context else None
-        for m in scheme.pattern.finditer(text):
+        for m in (m for lo, hi in windows for m in scheme.pattern.finditer(text, lo, hi)):
             raw = m.group(0)
             if not scheme.validate(scheme.normalise(raw)):
                 continue

@@ -83,10 +83,12 @@ def _values(table: Table, c: int) -> list[str]:
     return out
 
 
-def record_level_evidence(table: Table, policy: CheckPolicy) -> tuple[list[Evidence], bool]:
-    """(evidence, has_count_columns). ``has_count_columns`` from the automatic layout: a
-    declaration in the file cannot make row-level data look aggregate."""
-    auto: Layout = classify(Table(table.header, table.rows, table.lines, table.delimiter, {}, table.decimal_comma))
+def record_level_evidence(table: Table, policy: CheckPolicy,
+                          layout: Layout | None = None) -> tuple[list[Evidence], bool]:
+    """(evidence, has_count_columns). ``has_count_columns`` from the automatic layout (``layout``
+    when the table declares nothing): a declaration cannot make row-level data look aggregate."""
+    auto: Layout = layout if layout is not None and not table.directive else \
+        classify(Table(table.header, table.rows, table.lines, table.delimiter, {}, table.decimal_comma))
     rows = len(table.rows)
     width = max([len(table.header), *(len(r) for r in table.rows)] or [0])
     names = [normalise_name(table.header[c]) if c < len(table.header) else "" for c in range(width)]
@@ -177,8 +179,9 @@ def is_record_level(evidence: list[Evidence], counted: bool) -> bool:
     return any(e.strong for e in evidence) or (bool(evidence) and not counted)
 
 
-def check_record_level(table: Table, policy: CheckPolicy) -> list[Finding]:
-    evidence, counted = record_level_evidence(table, policy)
+def check_record_level(table: Table, policy: CheckPolicy, layout: Layout | None = None) -> list[Finding]:
+    """``layout``: the table's layout when already classified without a sidecar (saves a pass)."""
+    evidence, counted = record_level_evidence(table, policy, layout)
     if not is_record_level(evidence, counted):
         return []
     said = "; ".join(e.text for e in evidence)
