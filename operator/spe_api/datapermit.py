@@ -94,7 +94,7 @@ class RecordLevelOutputs(SpeModel):
     permits them says so here, with the clause of the permit that allows it."""
 
     model_config = ConfigDict(json_schema_extra=validations(
-        cel("!self.allowed || (has(self.basis) && self.basis.size() > 0)",
+        cel("!has(self.allowed) || !self.allowed || (has(self.basis) && self.basis.size() > 0)",
             "spec.exportPolicy.recordLevelOutputs.basis is required when allowed is true: cite the clause of the "
             "permit that allows record-level outputs", field_path=".basis", reason="FieldValueRequired"),
     ))
@@ -109,7 +109,8 @@ class ExportPolicy(SpeModel):
     """What may leave the environment and how it is reviewed."""
 
     model_config = ConfigDict(json_schema_extra=validations(
-        cel("!has(self.recordLevelOutputs) || !self.recordLevelOutputs.allowed || self.reviewersRequired >= 2",
+        cel("!has(self.recordLevelOutputs) || !has(self.recordLevelOutputs.allowed) || !self.recordLevelOutputs.allowed "
+            "|| !has(self.reviewersRequired) || self.reviewersRequired >= 2",
             "spec.exportPolicy.reviewersRequired must be at least 2 when recordLevelOutputs.allowed is true",
             field_path=".reviewersRequired"),
     ))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
+import html
 import io
 import json
 import re
@@ -36,7 +38,7 @@ _HTML_SCRIPT = re.compile(r"(?i)<script\b|\son[a-z]+\s*=")
 _HTML_DATA = re.compile(r"(?i)\bdata:[a-z]+/[a-z0-9.+-]+;base64,")
 
 
-def check_pdf(d: bytes, ids: AbstractSet[str], tables: TableChecks | None = None) -> list[Finding]:
+def check_pdf(d: bytes, ids: AbstractSet[str]) -> list[Finding]:
     out: list[Finding] = []
     for kind in sorted({m.group(1).decode() for m in _PDF_ACTIVE.finditer(d)}):
         embedded = kind.startswith("Embedded") or kind == "RichMedia"
@@ -172,7 +174,6 @@ def check_office(d: bytes, ids: AbstractSet[str], tables: TableChecks) -> list[F
 
 
 def _xlsx(d: bytes, ids: AbstractSet[str], tables: TableChecks) -> list[Finding]:
-    import csv
     from openpyxl import load_workbook
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -192,7 +193,6 @@ def _xlsx(d: bytes, ids: AbstractSet[str], tables: TableChecks) -> list[Finding]
 
 
 def _docx(d: bytes, ids: AbstractSet[str], tables: TableChecks) -> list[Finding]:
-    import csv
     import docx
     doc = docx.Document(io.BytesIO(d))
     text = "\n".join(p.text for p in doc.paragraphs)
@@ -215,14 +215,9 @@ def _pptx(z: zipfile.ZipFile, names: list[str], ids: AbstractSet[str]) -> list[F
     out = [Finding("document.content", Severity.INFO, f"The text of {len(slides)} slide(s) was extracted and checked.",
                    {"slides": len(slides)})]
     for n in slides:
-        text = "\n".join(_xml_unescape(t) for t in _PPT_TEXT.findall(z.read(n).decode("utf-8", "replace")))
+        text = "\n".join(html.unescape(t) for t in _PPT_TEXT.findall(z.read(n).decode("utf-8", "replace")))
         out += text_checks(text, ids, {"part": n}, f"slide {n.rsplit('/', 1)[1]}")
     return out
-
-
-def _xml_unescape(s: str) -> str:
-    import html
-    return html.unescape(s)
 
 
 # ------------------------------------------------------------------ images inside text formats

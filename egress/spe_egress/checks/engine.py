@@ -91,7 +91,7 @@ def _content(f: FileInput, s: Sniffed, policy: CheckPolicy, ctx: CheckContext,
     if s.family == IMAGE:
         return check_image(s.type, f.data, ctx.pseudonymous_ids)
     if s.type == "pdf":
-        return check_pdf(f.data, ctx.pseudonymous_ids, _table_checks(policy, ctx))
+        return check_pdf(f.data, ctx.pseudonymous_ids)
     if s.type == "office":
         return check_office(f.data, ctx.pseudonymous_ids, _table_checks(policy, ctx))
     if s.family != TEXT:
