@@ -34,6 +34,7 @@ class Thresholds:
     dominance_k: float = 0.9
     p_ratio: float = 0.1
     zeros_disclosive: bool = True
+    allow_record_level: bool = False
 
 
 def run(files: list[tuple[str, bytes]], t: Thresholds, pseudonymous_ids: set[str],
@@ -43,7 +44,8 @@ def run(files: list[tuple[str, bytes]], t: Thresholds, pseudonymous_ids: set[str
         policy = _engine.CheckPolicy(
             allowed_types=list(t.allowed_types), max_file_bytes=t.max_file_bytes,
             min_cell_count=t.min_cell_count, dominance_n=t.dominance_n,
-            dominance_k=t.dominance_k, p_ratio=t.p_ratio, zeros_disclosive=t.zeros_disclosive)
+            dominance_k=t.dominance_k, p_ratio=t.p_ratio, zeros_disclosive=t.zeros_disclosive,
+            allow_record_level=t.allow_record_level)
         ctx = _engine.CheckContext(pseudonymous_ids=set(pseudonymous_ids),
                                    released_tables=list(released_tables))
         report = _engine.run_checks([_engine.FileInput(name=n, data=d) for n, d in files], policy, ctx)

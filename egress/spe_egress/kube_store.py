@@ -58,7 +58,8 @@ def permit_from_manifest(body: dict, now: datetime | None = None) -> PermitInfo:
     d = pol.disclosure
     thresholds = Thresholds(allowed_types=list(pol.allowed_file_types), max_file_bytes=int(parse_quantity(pol.max_file_size)),
                             min_cell_count=d.min_cell_count, dominance_n=d.dominance.n, dominance_k=d.dominance.k,
-                            p_ratio=d.p_ratio, zeros_disclosive=d.zeros_disclosive)
+                            p_ratio=d.p_ratio, zeros_disclosive=d.zeros_disclosive,
+                            allow_record_level=pol.record_level_outputs.allowed)
     return PermitInfo(
         name=dp.name, phase=phase,
         members=frozenset(m.subject for m in dp.spec.members if m.role == MemberRole.RESEARCHER),

@@ -58,8 +58,16 @@ def render_table(name: str, data: bytes, findings: list[dict]) -> dict:
     by_line = {line: i for i, line in enumerate(starts[1:])}
     flags: dict[tuple[int, int], list[dict]] = {}
     col_by_name = {h.strip(): i for i, h in enumerate(header)}
+    header_flags: dict[int, str] = {}
     for f in findings:
         loc = f.get("location") or {}
+        sev = str(f.get("severity", "")).upper()
+        named = list(loc.get("columns") or []) if isinstance(loc.get("columns"), list) else []
+        if loc.get("header") and loc.get("column") is not None:
+            named.append(loc["column"])
+        for col in (col_by_name.get(str(n).strip()) for n in named):  # whole columns: the header is flagged
+            if col is not None and _severity_rank(sev) > _severity_rank(header_flags.get(col, "")):
+                header_flags[col] = sev
         row, col = loc.get("row"), loc.get("col_index")
         if isinstance(loc.get("line"), int) and loc["line"] in by_line:
             row = by_line[loc["line"]]
@@ -75,7 +83,8 @@ def render_table(name: str, data: bytes, findings: list[dict]) -> dict:
             sev = max((f.get("severity", "") for f in fs), key=_severity_rank, default="")
             cells.append({"v": v, "sev": str(sev).upper(), "msgs": [f.get("message", "") for f in fs]})
         out_rows.append(cells)
-    return {"header": header, "rows": out_rows, "truncated": max(0, len(body) - MAX_TABLE_ROWS),
+    return {"header": header, "header_flags": header_flags, "rows": out_rows,
+            "truncated": max(0, len(body) - MAX_TABLE_ROWS),
             "flagged": sum(1 for (r, _c) in flags if r < MAX_TABLE_ROWS)}
 
 

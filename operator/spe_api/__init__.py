@@ -9,7 +9,7 @@ from .common import (API_VERSION, GROUP, VERSION, Condition, ConditionStatus, Cu
 from .conditions import get_condition, is_true, remove_condition, set_condition
 from .datapermit import (PERMIT_NAME_MAX_LENGTH, Allocation, Ceilings, DataPermit, DataPermitPhase, DataPermitSpec,
                          DataPermitStatus, DisclosureThresholds, ExportPolicy, GpuAllocation, GpuCeiling, MemberRole,
-                         NkDominance, PermitMember, WorkspaceGpuHours, permit_namespace)
+                         NkDominance, PermitMember, RecordLevelOutputs, WorkspaceGpuHours, permit_namespace)
 from .dataset import (DATASET_NAME_MAX_LENGTH, Anonymisation, AnonymisationOption, AnonymisationProfile, Dataset,
                       DatasetCounts, DatasetPhase, DatasetSource, DatasetSpec, DatasetStatus, DatasetStorage,
                       KAnonymity, Pseudonymisation)

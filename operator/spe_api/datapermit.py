@@ -88,6 +88,24 @@ class DisclosureThresholds(SpeModel):
     zeros_disclosive: bool = Field(True, description="Treat structural zeros as disclosive (they reveal that nobody has a trait).")
 
 
+class RecordLevelOutputs(SpeModel):
+    """Whether tables with one row per person may leave the environment (after review).
+
+    Off by default: the automatic checks block record-level tables. A data access body that
+    permits them says so here, with the clause of the permit that allows it."""
+
+    model_config = ConfigDict(json_schema_extra=validations(
+        cel("!has(self.allowed) || !self.allowed || (has(self.basis) && self.basis.size() > 0)",
+            "spec.exportPolicy.recordLevelOutputs.basis is required when allowed is true: cite the clause of the "
+            "permit that allows record-level outputs", field_path=".basis", reason="FieldValueRequired"),
+    ))
+
+    allowed: bool = Field(False, description="Allow record-level tables (one row per person) to be exported after "
+                                             "review; false (the default): the checks block them.")
+    basis: str | None = Field(None, max_length=1024, description="The permit clause or data access body decision "
+                                                                 "that allows record-level outputs (required when allowed).")
+
+
 class ExportPolicy(SpeModel):
     """What may leave the environment and how it is reviewed."""
 
@@ -95,6 +113,10 @@ class ExportPolicy(SpeModel):
         cel("!has(self.reviewers) || size(self.reviewers) == 0 || size(self.reviewers) >= self.reviewersRequired",
             "spec.exportPolicy.reviewers must name at least reviewersRequired people (or none yet)",
             field_path=".reviewers"),
+        cel("!has(self.recordLevelOutputs) || !has(self.recordLevelOutputs.allowed) || !self.recordLevelOutputs.allowed "
+            "|| !has(self.reviewersRequired) || self.reviewersRequired >= 2",
+            "spec.exportPolicy.reviewersRequired must be at least 2 when recordLevelOutputs.allowed is true",
+            field_path=".reviewersRequired"),
     ))
 
     reviewers_required: int = Field(2, ge=1, le=5, description="Distinct reviewers who must approve an export; nobody reviews their own.")
@@ -113,6 +135,8 @@ class ExportPolicy(SpeModel):
     max_file_size: Quantity = Field("50Mi", description="Largest single file that may be exported.")
     disclosure: DisclosureThresholds = nested(DisclosureThresholds, "Disclosure-control thresholds.")
     retention_days: int = Field(90, ge=1, le=3650, description="Days quarantined copies and decisions are kept.")
+    record_level_outputs: RecordLevelOutputs = nested(
+        RecordLevelOutputs, "Whether record-level tables (one row per person) may leave; off by default.")
 
 
 class DataPermitSpec(SpeModel):

@@ -261,6 +261,12 @@ CASES = [
     ("cel: both date options", lambda w: _ds(w, spec__anonymisation__options=[
         "retain-longitudinal-full-dates", "retain-longitudinal-modified-dates"]),
      "create", ["choose either retain-longitudinal-full-dates or retain-longitudinal-modified-dates"]),
+    ("cel: record-level outputs without basis", lambda w: _permit(w, spec__exportPolicy__recordLevelOutputs={"allowed": True}),
+     "create", ["spec.exportPolicy.recordLevelOutputs.basis is required when allowed is true"]),
+    ("cel: record-level outputs with one reviewer", lambda w: _permit(
+        w, spec__exportPolicy__reviewersRequired=1,
+        spec__exportPolicy__recordLevelOutputs={"allowed": True, "basis": "Permit HDAB-NL-2026-0042, clause 7.3"}),
+     "create", ["spec.exportPolicy.reviewersRequired must be at least 2 when recordLevelOutputs.allowed is true"]),
     ("cel: export path escapes", lambda w: _review(w, spec__files__0__name="../home/.ssh/id_rsa"),
      "create-gateway", ["spec.files[].name must be a relative path"]),
     ("cel: critical findings approved", lambda w: _tool(w, spec__approval__scan__critical=1),

@@ -13,11 +13,12 @@ from collections import OrderedDict
 from typing import Any, Iterable, Mapping
 
 from . import differencing
-from .documents import check_html, check_pdf
+from .documents import check_html, check_office, check_pdf, embedded_text_images
 from .filetype import check_file
 from .identifiers import DATE as IDENTIFIER_DATE, find_identifiers
 from .images import check_image
 from .model import CheckContext, CheckPolicy, CheckReport, FileInput, FileReport, Finding, Severity
+from .rowlevel import check_record_level
 from .sdc import check_table, scan_cells
 from .sniff import IMAGE, TEXT, Sniffed, decode_text, sniff
 from .tables import classify, parse_table
@@ -81,7 +82,7 @@ def _sidecars(files: list[FileInput]) -> dict[str, dict[str, Any]]:
 def _name_identifiers(f: FileInput, ctx: CheckContext) -> list[Finding]:
     return [Finding(h.check, h.severity, h.message + " (in the file's name)",
                     {"field": "name", "start": h.start, "end": h.end})
-            for h in find_identifiers(f.name, ctx.pseudonymous_ids, numbers_are_values=True)
+            for h in find_identifiers(f.name, ctx.pseudonymous_ids, numbers_are_values=True, names=False)
             if h.severity is not Severity.INFO and h.check != IDENTIFIER_DATE]  # run dates in names are common
 
 
@@ -91,13 +92,16 @@ def _content(f: FileInput, s: Sniffed, policy: CheckPolicy, ctx: CheckContext,
         return check_image(s.type, f.data, ctx.pseudonymous_ids)
     if s.type == "pdf":
         return check_pdf(f.data, ctx.pseudonymous_ids)
+    if s.type == "office":
+        return check_office(f.data, ctx.pseudonymous_ids, _table_checks(policy, ctx))
     if s.family != TEXT:
         return []
     text = decode_text(f.data) or ""
     if s.type in TABLE_TYPES:
         table = parse_table(text, s.type)
         layout = classify(table, sidecar)
-        out = check_table(table, layout, policy) + scan_cells(table, ctx.pseudonymous_ids)
+        out = check_table(table, layout, policy) + check_record_level(table, policy, None if sidecar else layout) \
+            + scan_cells(table, ctx.pseudonymous_ids)
         entry = differencing.fingerprint(f.name, f.sha256, table, layout)
         if entry is not None:
             out += differencing.compare(table, layout, entry, ctx.released_tables, policy)
@@ -107,7 +111,23 @@ def _content(f: FileInput, s: Sniffed, policy: CheckPolicy, ctx: CheckContext,
     out = text_findings(text, ctx)
     if s.type in ("html", "svg"):
         out += check_html(text)
+    if s.type in ("html", "svg", "ipynb", "markdown", "xml"):
+        out += embedded_text_images(text, ctx.pseudonymous_ids, s.type)
     return out
+
+
+def _table_checks(policy: CheckPolicy, ctx: CheckContext):
+    """The table checks for a table found inside a document (a sheet, a Word table): the
+    SDC rules, record-level detection and identifiers, each location extended by ``where``."""
+    def run(csv_text: str, where: dict) -> list[Finding]:
+        table = parse_table(csv_text, "csv")
+        if not table.rows:
+            return []
+        layout = classify(table)
+        found = check_table(table, layout, policy) + check_record_level(table, policy, layout) \
+            + scan_cells(table, ctx.pseudonymous_ids)
+        return [Finding(x.check, x.severity, x.message, {**where, **(x.location or {})}) for x in found]
+    return run
 
 
 def text_findings(text: str, ctx: CheckContext) -> list[Finding]:

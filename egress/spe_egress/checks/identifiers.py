@@ -14,12 +14,14 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import AbstractSet
 
+from . import names as _names, national_ids as _national
 from .model import Severity
 
 UID, UID_STANDARD, DOB, DATE, PSEUDONYM, EMAIL, PHONE = (
     "identifier.dicom-uid", "identifier.dicom-uid", "identifier.date-of-birth", "identifier.date",
     "identifier.pseudonym", "identifier.email", "identifier.phone",
 )
+NATIONAL_ID, PERSON_NAME = _national.CHECK, _names.CHECK
 
 
 #: Joins table cells into one text for a single scan; no pattern matches across it.
@@ -205,22 +207,38 @@ def _pseudonym_hit(text: str, start: int, end: int) -> Hit:
                "not list individual patients.", start, end)
 
 
+# --------------------------------------------------------------- national IDs and names
+def _national_hits(text: str, header: str) -> list[Hit]:
+    return [Hit(NATIONAL_ID, Severity.BLOCK, _national.describe(h), h.start, h.end)
+            for h in _national.find_national_ids(text, header)]
+
+
+def _name_hits(text: str, name_column: bool) -> list[Hit]:
+    return [Hit(PERSON_NAME, Severity.INFO if h.credits else Severity.WARN, _names.describe(h), h.start, h.end)
+            for h in _names.find_names(text, name_column=name_column)]
+
+
 # --------------------------------------------------------------- all together
 def find_identifiers(text: str, pseudonymous_ids: AbstractSet[str] = frozenset(), *,
                      birth_context: bool = False, date_context: bool = False,
-                     numbers_are_values: bool = False) -> list[Hit]:
+                     numbers_are_values: bool = False, header: str = "", name_column: bool = False,
+                     names: bool = True) -> list[Hit]:
     """All identifier hits in ``text``, sorted by position, without overlaps.
 
     ``birth_context``: the text is known to be about births (a ``dob`` column), so every
     date is a date of birth. ``date_context``: the text is known to hold dates (a ``date``
     column), so ``YYYYMMDD`` numbers count as dates. ``numbers_are_values``: the text is a single table cell that
-    parses as a number, never a phone number.
+    parses as a number, never a phone number. ``header``: a column header, context for the
+    national identifiers whose check digit alone is weak (``BSN``, ``NHS number`` …).
+    ``name_column``: the text is a cell of a column of names. ``names``: look for names of
+    people at all (not in file names).
     """
     kept: list[Hit] = []
     starts: list[int] = []  # sorted starts of the kept, pairwise disjoint spans
     ends: list[int] = []
     for group in (_uid_hits(text), _pseudonym_hits(text, pseudonymous_ids), _email_hits(text),
-                  _date_hits(text, birth_context, date_context), [] if numbers_are_values else _phone_hits(text)):
+                  _national_hits(text, header), _date_hits(text, birth_context, date_context),
+                  [] if numbers_are_values else _phone_hits(text), _name_hits(text, name_column) if names else []):
         for hit in sorted(group, key=lambda h: (h.start, -(h.end - h.start))):
             i = bisect_left(starts, hit.start)
             if (i > 0 and ends[i - 1] > hit.start) or (i < len(starts) and starts[i] < hit.end):

@@ -1,6 +1,8 @@
 """Embedded metadata in images: PNG text chunks and eXIf, JPEG EXIF/XMP/IPTC/comments,
-TIFF tags, and bytes hidden after the image's end. Pixels are not analysed (a reviewer looks
-at them); every image gets an INFO finding that says so.
+TIFF tags, and bytes hidden after the image's end; and images used as data carriers
+(:mod:`.carrier`: degenerate geometry, pixel bytes that are another file, random pixels).
+What the pixels show is not analysed (a reviewer looks at them); every image gets an INFO
+finding that says so.
 
 Locations: ``{"chunk": <PNG chunk type | JPEG segment | "IFD0">, "key": <keyword or tag>}``,
 plus ``start``/``end`` into the decoded metadata text for identifiers found inside it.
@@ -12,6 +14,7 @@ import struct
 import zlib
 from typing import AbstractSet
 
+from .carrier import check_pixels
 from .identifiers import find_identifiers
 from .model import Finding, Severity
 
@@ -29,8 +32,10 @@ _MAX_TEXT = 1 << 20
 
 def check_image(kind: str, data: bytes, ids: AbstractSet[str]) -> list[Finding]:
     findings = [Finding("image.content", Severity.INFO,
-                        "Image pixels are not checked automatically. Look for burned-in patient details, "
-                        "annotations, faces or screenshots of records before approving.")]
+                        "What the image shows is not checked automatically (only whether its pixels carry data). "
+                        "Look for burned-in patient details, annotations, faces or screenshots of records before "
+                        "approving.")]
+    findings += check_pixels(kind, data)
     if kind == "png":
         findings += _png(data, ids)
     elif kind == "jpeg":

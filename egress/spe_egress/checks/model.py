@@ -98,6 +98,7 @@ class CheckPolicy:
     p_ratio: float = 0.1
     zeros_disclosive: bool = True
     max_findings_per_check: int = 50
+    allow_record_level: bool = False
 
     def __post_init__(self) -> None:
         if self.max_file_bytes <= 0:
@@ -126,6 +127,7 @@ class CheckPolicy:
             "dominance_k": self.dominance_k,
             "p_ratio": self.p_ratio,
             "zeros_disclosive": self.zeros_disclosive,
+            "allow_record_level": self.allow_record_level,
         }
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import AbstractSet, Any
 
-from .identifiers import BIRTH_WORDS, CELL_SEPARATOR, PHONE, find_identifiers
+from . import national_ids
+from .identifiers import BIRTH_WORDS, CELL_SEPARATOR, NATIONAL_ID, PHONE, find_identifiers
+from .names import NAME_COLUMN
 from .model import CheckPolicy, Finding, Severity
 from .tables import (DECLARED_NONE, DESCRIPTIVE, FREQUENCY, MAGNITUDE, Layout, Table,
                      column_name, is_suppressed, normalise_name, row_label)
@@ -197,21 +199,27 @@ def scan_cells(table: Table, ids: AbstractSet[str]) -> list[Finding]:
         name = normalise_name(header)
         birth = bool(BIRTH_WORDS.search(header))
         dated = "date" in name.split("_") or name.endswith("date")
-        parts, starts, numeric = [], [], []
+        id_header = any(s.context.search(header) for s in national_ids.SCHEMES)
+        parts, starts, numeric, bare = [], [], [], []
         pos = 0
         for r in range(len(table.rows)):
             cell = table.cell(r, c).replace(CELL_SEPARATOR, " ")
             is_number = table.number(cell) is not None
-            if is_number and not (birth or dated) and cell.strip().lower() not in ids:
+            if is_number:
+                bare.append((r, cell))
+            if is_number and not (birth or dated or id_header) and cell.strip().lower() not in ids:
                 cell = ""  # a plain number holds no UID, e-mail, date or phone number
             starts.append(pos)
             numeric.append(is_number)
             parts.append(cell)
             pos += len(cell) + 1
+        if not id_header:
+            per_cell += _national_id_column(table, c, bare)
         if not any(parts):
             continue
         joined = CELL_SEPARATOR.join(parts)
-        for hit in find_identifiers(joined, ids, birth_context=birth, date_context=dated):
+        for hit in find_identifiers(joined, ids, birth_context=birth, date_context=dated, header=header,
+                                    name_column=bool(NAME_COLUMN.match(name))):
             r = bisect_right(starts, hit.start) - 1
             if hit.check == PHONE and numeric[r]:
                 continue
@@ -220,3 +228,24 @@ def scan_cells(table: Table, ids: AbstractSet[str]) -> list[Finding]:
                                            cell_location(table, r, c, start=s, end=e))))
     per_cell.sort(key=lambda t: (t[0], t[1]))  # reading order: row by row
     return out + [f for _, _, f in per_cell]
+
+
+def _national_id_column(table: Table, c: int, bare: list[tuple[int, str]]) -> list[tuple[int, int, Finding]]:
+    """A column of bare numbers nearly all of which pass one scheme's check digit is a column
+    of national identifiers, whatever its header says."""
+    found = national_ids.column_scheme([v for _, v in bare])
+    if found is None:
+        return []
+    scheme, ok = found
+    total = len({v.strip() for _, v in bare if v.strip()})
+    out = []
+    for r, v in bare:
+        raw = v.strip()
+        if scheme.pattern.fullmatch(raw) and scheme.validate(scheme.normalise(raw)):
+            start = v.index(raw)
+            out.append((r, c, Finding(
+                NATIONAL_ID, Severity.BLOCK,
+                f"'{raw}' is a valid {scheme.country} {scheme.name}: {ok} of the {total} distinct numbers in column "
+                f"'{column_name(table, c)}' pass its check ({scheme.how}), so the column holds national "
+                "identifiers. Remove it.", cell_location(table, r, c, start=start, end=start + len(raw)))))
+    return out
