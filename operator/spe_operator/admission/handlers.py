@@ -73,18 +73,23 @@ async def validate_workspace(body: kopf.Body, old: kopf.Body | None, memo: kopf.
     kube: KubeClient = memo.kube
     ws = _parse(Workspace, body, "Workspace")
     previous = Workspace.from_manifest(old) if old else None
-    permit_body = await kube.get_or_none(PERMITS, ws.spec.permit)
+    # The three lookups at once: the create request of every Workspace waits for this webhook,
+    # and the permit's namespace is almost always the conventional one (listed again if not).
+    expected = spe.permit_namespace(ws.spec.permit)
+    permit_body, tool_body, listed = await asyncio.gather(
+        kube.get_or_none(PERMITS, ws.spec.permit), kube.get_or_none(TOOLS, ws.spec.tool),
+        kube.list(WORKSPACES, expected))
     permit = DataPermit.from_manifest(permit_body) if permit_body else None
-    tool_body = await kube.get_or_none(TOOLS, ws.spec.tool)
     tool = Tool.from_manifest(tool_body) if tool_body else None
     available: list[str] = []
     if tool is None:
         available = [t.name for t in map(Tool.from_manifest, await kube.list(TOOLS)) if t.approved]
     others: list[Workspace] = []
-    expected = spe.permit_namespace(ws.spec.permit)
     if permit is not None:
-        expected = permit.status.namespace or expected
-        others = [Workspace.from_manifest(w) for w in await kube.list(WORKSPACES, expected)]
+        if permit.status.namespace and permit.status.namespace != expected:
+            expected = permit.status.namespace
+            listed = await kube.list(WORKSPACES, expected)
+        others = [Workspace.from_manifest(w) for w in listed]
     _refuse(rules.check_workspace(
         ws, old=previous, permit=permit, expected_namespace=expected, tool=tool,
         available_tools=available, others=others, now=_now()))
