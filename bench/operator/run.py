@@ -411,10 +411,16 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 class Arms:
     """Creates the two arms' items (rate-limited, bounded concurrency per arm)."""
 
-    def __init__(self, kube: KubeClient, rec: Recorder, permits: int, concurrency: int):
+    def __init__(self, kube: KubeClient, rec: Recorder, permits: int, concurrency: int, shared: bool):
         self.kube, self.rec, self.permits = kube, rec, permits
         self.settings = operator_settings()
-        self.sem = {"spe": asyncio.Semaphore(concurrency), "baseline": asyncio.Semaphore(concurrency)}
+        if shared:
+            # Interleaved: one FIFO semaphore, so the arms start their items in the schedule's
+            # alternating order and the faster arm cannot run ahead of the slower one.
+            one = asyncio.Semaphore(2 * concurrency)
+            self.sem = {"spe": one, "baseline": one}
+        else:
+            self.sem = {"spe": asyncio.Semaphore(concurrency), "baseline": asyncio.Semaphore(concurrency)}
         self.errors: dict[str, list[str]] = {"spe": [], "baseline": []}
         self.request_s: dict[str, list[float]] = {"spe": [], "baseline": []}
 
@@ -462,7 +468,7 @@ async def run_size(kube: KubeClient, size: int, permits: int, args: argparse.Nam
                 asyncio.create_task(rec.watch(kube, POD, BASELINE_LABEL, rec.see_pod)),
                 asyncio.create_task(rec.watch(kube, STS, "", rec.see_statefulset))]
     await asyncio.sleep(1.0)  # the watches are open before the first create
-    creator = Arms(kube, rec, permits, args.concurrency)
+    creator = Arms(kube, rec, permits, args.concurrency, shared=args.order == "interleaved")
     api_before, ops_before = await apiserver_requests(kube), await counts.read()
     monitor = LoadMonitor(pid).start()
     start = time.monotonic()
