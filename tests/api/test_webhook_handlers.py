@@ -116,3 +116,12 @@ async def test_workspace_in_a_permit_namespace_other_than_the_conventional_one_i
     with pytest.raises(kopf.AdmissionError) as err:
         await handlers.validate_workspace(body=body, old=None, memo=memo(*world("workspace", "permit"), permit, busy))
     assert err.value.code == 422 and "held by its other running workspaces 1 (hog)" in str(err.value)
+
+
+async def test_webhooks_look_up_through_their_own_client_when_there_is_one():
+    """The admission client has its own connection pool; the shared one is not used at all."""
+    shared = SlowKube()  # empty: a lookup here would find no permit and refuse
+    own = SlowKube(*world("workspace"))
+    await handlers.validate_workspace(body=example("workspace"), old=None,
+                                      memo=kopf.Memo(settings=SpeSettings(), kube=shared, admission_kube=own))
+    assert own.requests == 3 and shared.requests == 0
