@@ -91,6 +91,11 @@ PODS_PER_NODE = 250
 
 # --- set-up -----------------------------------------------------------------------------------
 
+def _suffix() -> str:
+    """Distinguishes the files of a run with its own ``--home`` (two benchmarks at once)."""
+    return "" if BENCH_HOME.name == "spe-dev-bench" else "-" + BENCH_HOME.name
+
+
 def spe_dev(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ, SPE_DEV_HOME=str(BENCH_HOME), SPE_DEV_PORT_OFFSET=str(PORT_OFFSET),
                SPE_DEV_READY_TIMEOUT="300")
@@ -590,6 +595,31 @@ async def wait_namespaces(kube: KubeClient, permits: int, timeout: float = 300) 
     raise SystemExit(f"permit namespaces missing after {timeout}s: {sorted(wanted - have)[:5]}...")
 
 
+async def wait_webhook(kube: KubeClient, operator: subprocess.Popen, log_path: Path, *, enabled: bool,
+                       timeout: float = 180) -> None:
+    """Until the operator's admission webhook answers (a dry-run create of a permit passes
+    admission), so no create of the run is refused because the operator is still starting."""
+    deadline = time.monotonic() + timeout
+    probe = permit("bench-webhook-probe", 10)
+    while True:
+        if operator.poll() is not None:
+            raise SystemExit(f"operator exited; see {log_path}")
+        try:
+            await kube.request("POST", PERMIT.path(), params={"dryRun": "All"}, body=probe)
+            if not enabled:
+                break
+            cfgs = await kube.request("GET", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations")
+            if cfgs.get("items"):
+                break
+        except ApiError as exc:
+            if exc.status < 500:
+                break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the operator's webhook did not answer in {timeout:.0f}s; see {log_path}")
+        await asyncio.sleep(1)
+    await asyncio.sleep(2)  # its watches are open
+
+
 # --- permits at scale -------------------------------------------------------------------------
 
 async def run_permit_scale(kube: KubeClient, n: int, args: argparse.Namespace, pid: int,
@@ -668,8 +698,8 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
     arms = [a for a in args.arms.split(",") if a]
     kube = KubeClient(load_kubeconfig(kubeconfig), timeout=60, pool_size=64)
     provisioner = LoopbackProvisioner(kubeconfig).start()
-    log_path = REPO / ".cache" / "bench-operator.log"
-    counts_path = REPO / ".cache" / "bench-operator-counts.json"
+    log_path = REPO / ".cache" / f"bench-operator{_suffix()}.log"
+    counts_path = REPO / ".cache" / f"bench-operator{_suffix()}-counts.json"
     counts_path.unlink(missing_ok=True)
     env = dict(os.environ, KUBECONFIG=kubeconfig, SPE_ENCRYPTED_STORAGE_CLASSES=STORAGE_CLASS,
                SPE_DEFAULT_STORAGE_CLASS=STORAGE_CLASS, SPE_WEBHOOK_ENABLED="false" if args.no_webhook else "true",
@@ -688,9 +718,7 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
             await kube.apply(obj)
         await kube.merge_patch(kind_for(API, "Dataset"), "bench-data", {"status": {"phase": "Ready"}},
                                subresource="status")
-        await asyncio.sleep(5)  # the operator's watches and webhook are up
-        if operator.poll() is not None:
-            raise SystemExit(f"operator exited; see {log_path}")
+        await wait_webhook(kube, operator, log_path, enabled=not args.no_webhook)
         if args.permit_scale:
             print(f"== {args.permit_scale} permits at once", flush=True)
             report["permit_scale"] = await run_permit_scale(kube, args.permit_scale, args, operator.pid, counts)
@@ -755,7 +783,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the bench control plane running")
     parser.add_argument("--profile", metavar="FILE", help="run the operator under cProfile, stats to FILE")
     parser.add_argument("--crds", default=str(REPO / "crds"), help="CRD directory to install (default: crds/)")
+    parser.add_argument("--home", help="the bench control plane's home (default .cache/spe-dev-bench); two runs at "
+                                       "once need two homes (and two network namespaces)")
     args = parser.parse_args(argv)
+    if args.home:
+        global BENCH_HOME
+        BENCH_HOME = Path(args.home).resolve()
 
     print(f"starting the bench control plane in {BENCH_HOME} ...", flush=True)
     out = spe_dev("up", "--fresh").stdout
