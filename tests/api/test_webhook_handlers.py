@@ -125,3 +125,17 @@ async def test_webhooks_look_up_through_their_own_client_when_there_is_one():
     await handlers.validate_workspace(body=example("workspace"), old=None,
                                       memo=kopf.Memo(settings=SpeSettings(), kube=shared, admission_kube=own))
     assert own.requests == 3 and shared.requests == 0
+
+
+async def test_permit_lookups_run_at_once():
+    kube = SlowKube(*world("permit"))
+    await handlers.validate_data_permit(body=example("permit"), old=None,
+                                        memo=kopf.Memo(settings=SpeSettings(), kube=kube))
+    assert kube.requests == 2 and kube.most_in_flight == 2
+
+
+async def test_permit_update_lists_no_other_permits():
+    kube = SlowKube(*world())
+    await handlers.validate_data_permit(body=example("permit"), old=example("permit"),
+                                        memo=kopf.Memo(settings=SpeSettings(), kube=kube))
+    assert kube.requests == 1

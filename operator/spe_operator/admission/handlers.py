@@ -133,8 +133,12 @@ async def validate_data_permit(body: kopf.Body, old: kopf.Body | None, memo: kop
     kube = _kube(memo)
     permit = _parse(DataPermit, body, "DataPermit")
     previous = DataPermit.from_manifest(old) if old else None
-    existing = [Dataset.from_manifest(d).name for d in await kube.list(DATASETS)]
-    others = [] if previous is not None else [DataPermit.from_manifest(p) for p in await kube.list(PERMITS)]
+    # Both lists at once (the API server gives this webhook 10 s; 300 permits created together
+    # on the benchmark took longer one list after the other).
+    datasets, permits = await asyncio.gather(kube.list(DATASETS),
+                                             kube.list(PERMITS) if previous is None else asyncio.sleep(0, []))
+    existing = [Dataset.from_manifest(d).name for d in datasets]
+    others = [DataPermit.from_manifest(p) for p in permits]
     _refuse(rules.check_data_permit(permit, old=previous, existing_datasets=existing, other_permits=others))
 
 
