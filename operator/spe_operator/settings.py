@@ -70,7 +70,7 @@ class SpeSettings(BaseModel):
     workspace_home_dir: str = Field("/home/jovyan", description="Where the home volume is mounted (outputs at <home>/outputs).")
     workspace_tmp_size: str = Field("2Gi", description="Size limit of the writable /tmp (emptyDir).")
     workspace_shm_size: str = Field("1Gi", description="Size limit of /dev/shm (memory-backed, counts against the memory limit).")
-    workspace_workers: int = Field(8, description="Workspaces reconciled concurrently.")
+    workspace_workers: int = Field(32, description="Workspaces reconciled concurrently (a reconcile mostly waits on the API server; 8 queued a burst of 100 behind slow status writes).")
     gpu_usage_max_age: float = Field(
         300.0, description="Seconds a GPU agent's status.gpuUsage counts for the GPU-idle stop (older: ignored).")
 

@@ -72,3 +72,70 @@ async def test_permit_needs_its_datasets():
         await handlers.validate_data_permit(body=example("permit"), old=None, memo=memo(example("prostate-mr")))
     assert "spec.datasets: Dataset 'lung-ct' does not exist" in str(err.value)
     await handlers.validate_data_permit(body=example("permit"), old=None, memo=memo(*world("permit")))
+
+
+class SlowKube(FakeKube):
+    """FakeKube whose every request takes a while, recording how many were in flight at once."""
+
+    def __init__(self, *objects: dict):
+        super().__init__(*objects)
+        self.in_flight = self.most_in_flight = self.requests = 0
+
+    async def _slow(self, result):
+        import asyncio
+
+        self.requests += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.02)
+        self.in_flight -= 1
+        return result
+
+    async def get_or_none(self, kind, name, namespace=None):
+        return await self._slow(await super().get_or_none(kind, name, namespace))
+
+    async def list(self, kind, namespace=None, **kw):
+        return await self._slow(await super().list(kind, namespace, **kw))
+
+
+async def test_workspace_lookups_run_at_once_not_one_after_another():
+    kube = SlowKube(*world("workspace"))
+    await handlers.validate_workspace(body=example("workspace"), old=None,
+                                      memo=kopf.Memo(settings=SpeSettings(), kube=kube))
+    assert kube.requests == 3 and kube.most_in_flight == 3
+
+
+async def test_workspace_in_a_permit_namespace_other_than_the_conventional_one_is_checked_there():
+    permit = example("permit")
+    namespace = "elsewhere"
+    permit = {**permit, "status": {**(permit.get("status") or {}), "namespace": namespace}}
+    busy = example("workspace")  # holds the permit's one L40S
+    busy["metadata"] = {**busy["metadata"], "name": "hog", "namespace": namespace}
+    body = example("workspace")
+    body["metadata"] = {**body["metadata"], "namespace": namespace}
+    with pytest.raises(kopf.AdmissionError) as err:
+        await handlers.validate_workspace(body=body, old=None, memo=memo(*world("workspace", "permit"), permit, busy))
+    assert err.value.code == 422 and "held by its other running workspaces 1 (hog)" in str(err.value)
+
+
+async def test_webhooks_look_up_through_their_own_client_when_there_is_one():
+    """The admission client has its own connection pool; the shared one is not used at all."""
+    shared = SlowKube()  # empty: a lookup here would find no permit and refuse
+    own = SlowKube(*world("workspace"))
+    await handlers.validate_workspace(body=example("workspace"), old=None,
+                                      memo=kopf.Memo(settings=SpeSettings(), kube=shared, admission_kube=own))
+    assert own.requests == 3 and shared.requests == 0
+
+
+async def test_permit_lookups_run_at_once():
+    kube = SlowKube(*world("permit"))
+    await handlers.validate_data_permit(body=example("permit"), old=None,
+                                        memo=kopf.Memo(settings=SpeSettings(), kube=kube))
+    assert kube.requests == 2 and kube.most_in_flight == 2
+
+
+async def test_permit_update_lists_no_other_permits():
+    kube = SlowKube(*world())
+    await handlers.validate_data_permit(body=example("permit"), old=example("permit"),
+                                        memo=kopf.Memo(settings=SpeSettings(), kube=kube))
+    assert kube.requests == 1

@@ -139,3 +139,30 @@ def test_child_fingerprint_ignores_status_and_bookkeeping_but_not_drift():
     assert child_fingerprint(busy) == child_fingerprint(quota)
     assert child_fingerprint(edited) != child_fingerprint(quota)
     assert child_fingerprint(relabelled) != child_fingerprint(quota)
+
+
+def test_the_event_of_our_own_apply_is_not_drift_but_an_edit_or_a_deletion_is():
+    from spe_operator.handlers.permits import child_event_is_drift, remember_applied
+
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota",
+             "metadata": {"name": "q", "namespace": "spe-p", "resourceVersion": "7", "labels": {"a": "b"}},
+             "spec": {"hard": {"pods": "10"}}}
+    seen: dict = {}
+    remember_applied(seen, [quota])  # what the API server returned from the reconciler's apply
+    added = {**quota, "status": {"hard": {"pods": "10"}}}  # the quota controller filled in the status
+    assert not child_event_is_drift(seen, "resourcequotas", "ADDED", added), "our own apply re-applied"
+    busy = {**added, "status": {"used": {"pods": "3"}}}
+    assert not child_event_is_drift(seen, "resourcequotas", "MODIFIED", busy)
+    edited = {**quota, "spec": {"hard": {"pods": "1000"}}}
+    assert child_event_is_drift(seen, "resourcequotas", "MODIFIED", edited)
+    assert not child_event_is_drift(seen, "resourcequotas", "MODIFIED", edited), "the same edit twice"
+    assert child_event_is_drift(seen, "resourcequotas", "DELETED", edited)
+    assert ("resourcequotas", "spe-p", "q") not in seen
+
+
+def test_an_unknown_child_is_drift_unless_it_comes_with_the_initial_listing():
+    from spe_operator.handlers.permits import child_event_is_drift
+
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spe-p", "labels": {"x": "y"}}}
+    assert not child_event_is_drift({}, "namespaces", None, ns)
+    assert child_event_is_drift({}, "namespaces", "ADDED", ns)

@@ -111,6 +111,35 @@ def child_fingerprint(body: Any) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _child_key(plural: str, body: Any) -> tuple[str, str | None, str]:
+    md = body.get("metadata") or {}
+    return (plural, md.get("namespace"), md.get("name", ""))
+
+
+def child_event_is_drift(seen: dict, plural: str, type_: str | None, body: Any) -> bool:
+    """Record a child's watch event in ``seen``; True when it shows drift (re-apply the permit).
+
+    ``seen`` also holds what the reconciler's own applies returned (``remember_applied``), so the
+    event of our own apply -- the ADDED of every child of a new permit, the MODIFIED of a repair --
+    is not mistaken for drift (which would re-apply every child once more). The initial listing
+    (type None) needs no kick either: the permits' own listing does that.
+    """
+    key = _child_key(plural, body)
+    if type_ == "DELETED":
+        seen.pop(key, None)
+        return True
+    fingerprint = child_fingerprint(body)
+    unchanged = seen.get(key) == fingerprint
+    seen[key] = fingerprint
+    return type_ is not None and not unchanged
+
+
+def remember_applied(seen: dict, applied: list[dict[str, Any]]) -> None:
+    """Record the children as the API server returned them from our apply (see above)."""
+    for obj in applied:
+        seen[_child_key(kind_for(obj["apiVersion"], obj["kind"]).plural, obj)] = child_fingerprint(obj)
+
+
 def _register_child_watch(api_version: str, kind: str) -> None:
     rk = kind_for(api_version, kind)
     group, _, version = api_version.rpartition("/")
@@ -119,18 +148,8 @@ def _register_child_watch(api_version: str, kind: str) -> None:
                    labels={LABEL_PERMIT: kopf.PRESENT, LABEL_MANAGED_BY: MANAGED_BY}, when=_is_permit_child)
     async def child_event(type: str | None, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo,  # noqa: A002
                           **_: Any) -> None:
-        md = body["metadata"]
-        key = (rk.plural, md.get("namespace"), md["name"])
-        seen: dict = memo.permit_child_seen
-        if type == "DELETED":
-            seen.pop(key, None)
-        else:
-            fingerprint = child_fingerprint(body)
-            unchanged = seen.get(key) == fingerprint
-            seen[key] = fingerprint
-            # The initial listing (type None) needs no kick: the permits' own listing does that.
-            if type is None or unchanged:
-                return
+        if not child_event_is_drift(memo.permit_child_seen, rk.plural, type, body):
+            return
         memo.permit_drift.add(labels[LABEL_PERMIT])
         memo.permit_queue.kick(labels[LABEL_PERMIT])
 
@@ -287,7 +306,7 @@ async def _sync_children(memo: kopf.Memo, permit: DataPermit, settings: SpeSetti
     if (last is not None and last[0] == digest and not drifted
             and loop.time() - last[1] < settings.reconcile_interval * RESYNC_FRACTION):
         return ChildrenResult(True), None
-    result, retry = await _apply_children(memo.kube, permit, desired, namespace)
+    result, retry = await _apply_children(memo.kube, permit, desired, namespace, memo.permit_child_seen)
     if result.ok:
         memo.permit_children[permit.name] = (digest, loop.time())
     else:
@@ -296,13 +315,15 @@ async def _sync_children(memo: kopf.Memo, permit: DataPermit, settings: SpeSetti
 
 
 async def _apply_children(kube: KubeClient, permit: DataPermit, desired: list[dict[str, Any]],
-                          namespace: str) -> tuple[ChildrenResult, float | None]:
+                          namespace: str, seen: dict | None = None) -> tuple[ChildrenResult, float | None]:
     try:
         ns = await kube.apply(desired[0])
         if (ns.get("status") or {}).get("phase") == "Terminating":
             return ChildrenResult(False, Reason.NAMESPACE_TERMINATING,
                                   Message.PERMIT_NAMESPACE_TERMINATING.format(namespace=namespace)), TERMINATING_RETRY
-        await asyncio.gather(*(kube.apply(child) for child in desired[1:]))
+        applied = await asyncio.gather(*(kube.apply(child) for child in desired[1:]))
+        if seen is not None:
+            remember_applied(seen, [ns, *applied])
         await prune_children(kube, permit.metadata.uid or "", desired, CHILD_KINDS[1:], namespace=namespace)
     except ApiError as exc:
         log.warning("DataPermit %s: children not applied: %s", permit.name, exc)
