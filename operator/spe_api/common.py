@@ -112,11 +112,10 @@ def _quantity_schema(*, positive: bool) -> dict[str, Any]:
     """int-or-string with the API server's own pattern for strings, and a CEL rule for what the
     pattern cannot see: an integer's sign (``size: -100`` is an integer, not a string) and zero."""
     if positive:
-        rule = cel("type(self) == int ? self > 0 : (!isQuantity(self) || quantity(self).sign() == 1)",
+        rule = cel("type(self) == int ? self > 0 : (!isQuantity(self) || quantity(self).isGreaterThan(quantity('0')))",
                    "must be a positive quantity (greater than zero, e.g. 500m, 4, 16Gi)")
-    else:
-        rule = cel("type(self) == int ? self >= 0 : (!isQuantity(self) || quantity(self).sign() >= 0)",
-                   "must be a non-negative quantity (e.g. 0, 500m, 16Gi)")
+    else:  # a string's sign is the pattern's job (it has none)
+        rule = cel("type(self) != int || self >= 0", "must be a non-negative quantity (e.g. 0, 500m, 16Gi)")
     return {
         "x-kubernetes-int-or-string": True,
         "anyOf": [{"type": "integer"}, {"type": "string"}],

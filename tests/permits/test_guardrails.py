@@ -104,7 +104,7 @@ def test_the_operator_makes_only_read_only_dataset_volumes(kube, permits, operat
     path = "/api/v1/persistentvolumes"
     assert can_i(cluster, OPERATOR, "create", "persistentvolumes", None)
     for pv, why in [
-        (_pv("ds.kube-system.probe", "kube-system"), "pre-bound to claim ds.<dataset> in a permit namespace"),
+        (_pv("ds.kube-system.probe", "kube-system"), "in a permit namespace"),
         (_pv(f"ds.{ns}.probe", ns, "/"), "must lie under a prefix"),
         (_pv(f"ds.{ns}.probe", ns, "/tmp/../etc"), "must lie under a prefix"),
         (_pv(f"ds.{ns}.probe", ns, rbd={"monitors": ["10.0.0.1"], "image": "x", "readOnly": True}),
