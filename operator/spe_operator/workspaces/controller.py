@@ -67,6 +67,7 @@ RESOURCE_QUOTA = kind_for("v1", "ResourceQuota")
 MAX_BACKOFF = 60.0
 SLOW_RECONCILE = 1.0  # seconds: a reconcile slower than this is logged
 DEADLINE_SLACK = 0.05  # seconds after a deadline, so the clock has surely passed it
+ISOLATION_TTL = 30.0  # seconds a complete isolation answer serves a namespace's starting servers
 
 
 def _digest(manifest: dict[str, Any]) -> str:
@@ -94,6 +95,7 @@ class WorkspaceController:
         self._applied: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._sources: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._isolated: dict[Key, checks.Isolation] = {}
+        self._namespace_isolation: dict[tuple[str, str], tuple[float, checks.Isolation]] = {}
         self._addresses: tuple[float, tuple[ServiceAddress, ...]] | None = None
         self._tasks: list[asyncio.Task] = []
         self._posting: set[asyncio.Task] = set()
@@ -369,6 +371,14 @@ class WorkspaceController:
             return None
         if pod is not None and key in self._isolated:
             return self._isolated[key]
+        # One look per namespace serves all its workspaces for a while when complete (the permit
+        # reconciler repairs drift within seconds); an incomplete answer is looked at again.
+        loop = asyncio.get_running_loop()
+        ns_key = (ws.namespace or "", permit.metadata.uid)
+        cached = self._namespace_isolation.get(ns_key)
+        if cached is not None and not cached[1].missing and loop.time() - cached[0] < ISOLATION_TTL:
+            self._isolated[key] = cached[1]
+            return cached[1]
         wanted = frozenset({f"NetworkPolicy/{p['metadata']['name']}"
                             for p in build_network_policies(permit, self.settings)} | {f"ResourceQuota/{QUOTA_NAME}"})
         selector = f"{LABEL_OWNER_UID}={permit.metadata.uid}"
@@ -378,6 +388,7 @@ class WorkspaceController:
                 if item["metadata"].get("deletionTimestamp") is None:
                     found.add(f"{rk.kind}/{item['metadata']['name']}")
         self._isolated[key] = result = checks.Isolation(wanted, frozenset(found))
+        self._namespace_isolation[ns_key] = (loop.time(), result)
         return result
 
     async def _source_volume(self, ds) -> dict[str, Any] | None:
