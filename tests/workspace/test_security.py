@@ -145,7 +145,11 @@ def test_a_running_workspace_pod_has_no_dns_on_the_api_server(kube, ws_env):
 def test_a_start_the_audit_trail_cannot_record_does_not_happen(kube, ws_env, exclusive_operator_factory, tmp_path):
     env = ws_env
     with exclusive_operator_factory(audit_log_path=str(tmp_path / "good" / "operator.jsonl")):
-        env.create_permit()  # issued while the trail works
+        env.create_permit()  # issued (and recorded) while the trail works, status and all
+        wait_for("the permit Active with its namespace in place", lambda: (
+            p := kube.get_or_none(f"/apis/spe.ehds.io/v1alpha1/datapermits/{env.permit}")) and
+            (p.get("status") or {}).get("phase") == "Active" and
+            (condition(p, "NamespaceReady") or {}).get("status") == "True", timeout=30)
     broken = tmp_path / "broken.jsonl"
     broken.mkdir()  # the trail's file cannot be opened: every write fails, as on a broken volume
     with exclusive_operator_factory(audit_log_path=str(broken)):
