@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--k-threshold", type=int, default=1, metavar="K",
                    help="refuse the dataset when k-anonymity is below K (default 1: off)")
     r.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N")
+    r.add_argument("--show-source-paths", action="store_true",
+                   help="name refused inputs on stderr by their source path (paths often carry "
+                        "patients' names; by default they are named by their keyed identifier)")
     r.add_argument("--signing-key", type=Path, metavar="FILE",
                    help="Ed25519 private key (PEM PKCS#8 or 32 raw bytes) to sign the manifest")
     v = sub.add_parser("verify", help="check DST against its manifest and signature")
@@ -72,7 +75,7 @@ def _cmd_run(args) -> int:
     cfg = RunConfig(src=args.src, dst=args.dst, profile=profile, dkey=dkey, site=args.site,
                     project=args.project, k_threshold=args.k_threshold,
                     workers=args.workers, signing_key=signing,
-                    progress=sys.stderr.isatty())
+                    progress=sys.stderr.isatty(), show_paths=args.show_source_paths)
     result = run(cfg)
     counts = result.report["counts"]
     risk = result.report["k_anonymity"]

@@ -12,8 +12,10 @@ Phases:
    measures k-anonymity, and writes ``report.json`` and the signed
    ``manifest.json``.
 
-Inputs are named in DST only by a keyed hash of their relative path; their
-original paths are printed to stderr, never written under DST.
+Inputs are named in DST only by a keyed hash of their relative path, and on
+stderr by that identifier too: source paths often carry patients' names. Their
+original paths are printed to stderr only when asked for (``show_paths``), never
+written under DST.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ class RunConfig:
     workers: int = 1
     signing_key: object = None
     progress: bool = False
+    show_paths: bool = False  # name refused inputs on stderr by their raw source path (opt-in)
 
 
 # ------------------------------------------------------------------ workers
@@ -268,7 +271,8 @@ def run(cfg: RunConfig) -> RunResult:
             for rec, rel in zip(batch, rels):
                 detail = rec.pop("_detail", "")
                 if rec["outcome"] == "rejected":
-                    print(f"spe-ingest: {rec['reason']}: {rel}"
+                    shown = rel if cfg.show_paths else f"input {rec['input']}"
+                    print(f"spe-ingest: {rec['reason']}: {shown}"
                           + (f" ({detail})" if detail else ""), file=sys.stderr)
                 jf.write(json.dumps(rec, sort_keys=True) + "\n")
                 records.append(rec)

@@ -16,7 +16,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       WithJsonSchema)
 from pydantic.alias_generators import to_camel
 
-from .quantity import QUANTITY_PATTERN, is_quantity
+from .quantity import QUANTITY_PATTERN, is_quantity, parse_quantity
 
 GROUP = "spe.ehds.io"
 VERSION = "v1alpha1"
@@ -45,34 +45,6 @@ GpuModel = Annotated[str, Field(
 # instead of the pattern, which is the message that says what is wrong.
 Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN, max_length=64)]
 ImageRef = Annotated[str, Field(pattern=IMAGE_DIGEST_PATTERN, max_length=512)]
-
-
-# --- quantities -----------------------------------------------------------------------------
-
-def _quantity_to_str(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-def _check_quantity(value: str) -> str:
-    if not is_quantity(value):
-        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 4, 16Gi)")
-    return value
-
-
-# A resource quantity: in the schema int-or-string with the API server's own pattern; in
-# Python always the string form (parse with ``spe_api.quantity.parse_quantity``).
-Quantity = Annotated[
-    str,
-    BeforeValidator(_quantity_to_str),
-    AfterValidator(_check_quantity),
-    WithJsonSchema({
-        "x-kubernetes-int-or-string": True,
-        "anyOf": [{"type": "integer"}, {"type": "string"}],
-        "pattern": QUANTITY_PATTERN,
-    }),
-]
 
 
 # --- CEL ------------------------------------------------------------------------------------
@@ -110,6 +82,93 @@ def unique_items(what: str, key: str | None = None) -> dict[str, str]:
                    f"{what} must be unique: remove the duplicate entry")
     return cel("self.all(x, self.exists_one(y, y == x))",
                f"{what} must be unique: remove the duplicate entry")
+
+
+# --- quantities -----------------------------------------------------------------------------
+
+def _quantity_to_str(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _check_quantity(value: str) -> str:
+    if not is_quantity(value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 4, 16Gi)")
+    return value
+
+
+def _check_positive(value: str) -> str:
+    if parse_quantity(value) <= 0:
+        raise ValueError(f"{value!r} must be a positive quantity (greater than zero, e.g. 500m, 4, 16Gi)")
+    return value
+
+
+# Bounds the CEL cost of the quantity rules (the longest sensible quantity is far shorter).
+QUANTITY_MAX_LENGTH = 64
+
+
+def _quantity_schema(*, positive: bool) -> dict[str, Any]:
+    """int-or-string with the API server's own pattern for strings, and a CEL rule for what the
+    pattern cannot see: an integer's sign (``size: -100`` is an integer, not a string) and zero."""
+    if positive:
+        rule = cel("type(self) == int ? self > 0 : (!isQuantity(self) || quantity(self).isGreaterThan(quantity('0')))",
+                   "must be a positive quantity (greater than zero, e.g. 500m, 4, 16Gi)")
+    else:  # a string's sign is the pattern's job (it has none)
+        rule = cel("type(self) != int || self >= 0", "must be a non-negative quantity (e.g. 0, 500m, 16Gi)")
+    return {
+        "x-kubernetes-int-or-string": True,
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "pattern": QUANTITY_PATTERN,
+        "maxLength": QUANTITY_MAX_LENGTH,
+        "x-kubernetes-validations": [rule],
+    }
+
+
+# A resource quantity: in the schema int-or-string with the API server's own pattern; in
+# Python always the string form (parse with ``spe_api.quantity.parse_quantity``).
+# ``Quantity`` is what is requested or sized (a CPU, a volume): greater than zero.
+# ``Amount`` is a ceiling or a count of what is held: zero is meaningful ("none").
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_to_str),
+    AfterValidator(_check_quantity),
+    AfterValidator(_check_positive),
+    WithJsonSchema(_quantity_schema(positive=True)),
+]
+Amount = Annotated[
+    str,
+    BeforeValidator(_quantity_to_str),
+    AfterValidator(_check_quantity),
+    WithJsonSchema(_quantity_schema(positive=False)),
+]
+
+
+# --- object names -----------------------------------------------------------------------------
+# The API server checks only that a custom resource's name is a DNS-1123 subdomain (dots
+# allowed, up to 253). The operator derives children from the names, so each kind's name must
+# fit what its children need (see each kind's NAME_RULES).
+
+DNS1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+
+def name_is_dns1123_label(why: str) -> dict[str, str]:
+    return cel(f"self.metadata.name.matches('{DNS1123_LABEL_PATTERN}')",
+               "metadata.name must be a DNS-1123 label (lower-case letters, digits and '-', starting and "
+               f"ending with a letter or digit; no dots): {why}", reason="FieldValueInvalid")
+
+
+def name_is_dns1035_label(why: str) -> dict[str, str]:
+    return cel(f"self.metadata.name.matches('{DNS1035_LABEL_PATTERN}')",
+               "metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a "
+               f"letter and ending with a letter or digit; no dots): {why}", reason="FieldValueInvalid")
+
+
+def name_not_reserved(reserved: tuple[str, ...], why: str) -> dict[str, str]:
+    listing = ", ".join(f"'{n}'" for n in reserved)
+    return cel(f"!(self.metadata.name in [{listing}])",
+               f"metadata.name {listing} is reserved: {why}; choose another name",
+               reason="FieldValueForbidden")
 
 
 # --- model base -----------------------------------------------------------------------------

@@ -8,12 +8,17 @@ from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
-from .common import (AGE_COLUMN, CustomResource, DNS1123Label, GpuModel, PrinterColumn, Quantity,
-                     SpeModel, Status, Subject, cel, immutable, nested, unique_items, utc, validations)
+from .common import (AGE_COLUMN, Amount, CustomResource, DNS1123Label, DNS1123Subdomain, GpuModel, PrinterColumn, Quantity,
+                     SpeModel, Status, Subject, cel, immutable, name_is_dns1123_label, name_not_reserved, nested,
+                     unique_items, utc, validations)
 
 # The permit's namespace is "spe-<name>" and a namespace name is a DNS-1123 label (63 characters).
 PERMIT_NAMESPACE_PREFIX = "spe-"
 PERMIT_NAME_MAX_LENGTH = 63 - len(PERMIT_NAMESPACE_PREFIX)
+# Names whose namespace spe-<name> belongs to the SPE itself (spe-system: the operator, the hub,
+# the gateway). The operator also refuses, at reconcile time, any namespace that exists and is
+# not the permit's own (``spe_operator.permits.namespace``).
+RESERVED_PERMIT_NAMES = ("system",)
 MAX_MEMBERS = 200
 MAX_DATASETS = 64
 MAX_GPU_MODELS = 16
@@ -52,9 +57,9 @@ class GpuCeiling(SpeModel):
 class Ceilings(SpeModel):
     """Resource ceilings over all of the permit's workspaces together (also the namespace's ResourceQuota)."""
 
-    cpu: Quantity = Field("8", description="Total CPU (cores, e.g. 16 or 500m) the workspaces may request.")
-    memory: Quantity = Field("32Gi", description="Total memory the workspaces may request, e.g. 64Gi.")
-    storage: Quantity = Field("100Gi", description="Total persistent storage (home and outputs volumes), e.g. 500Gi.")
+    cpu: Amount = Field("8", description="Total CPU (cores, e.g. 16 or 500m) the workspaces may request.")
+    memory: Amount = Field("32Gi", description="Total memory the workspaces may request, e.g. 64Gi.")
+    storage: Amount = Field("100Gi", description="Total persistent storage (home and outputs volumes), e.g. 500Gi.")
     gpus: list[GpuCeiling] = Field(
         default_factory=list, max_length=MAX_GPU_MODELS,
         description="GPUs per model; a model not listed may not be used. Empty: no GPUs.",
@@ -207,9 +212,9 @@ class GpuAllocation(SpeModel):
 class Allocation(SpeModel):
     """What the permit's workspaces hold now."""
 
-    cpu: Quantity | None = Field(None, description="CPU held by the workspaces.")
-    memory: Quantity | None = Field(None, description="Memory held by the workspaces.")
-    storage: Quantity | None = Field(None, description="Storage held by the workspaces.")
+    cpu: Amount | None = Field(None, description="CPU held by the workspaces.")
+    memory: Amount | None = Field(None, description="Memory held by the workspaces.")
+    storage: Amount | None = Field(None, description="Storage held by the workspaces.")
     gpus: list[GpuAllocation] = Field(default_factory=list, max_length=MAX_GPU_MODELS, description="GPUs held, per model.")
 
 
@@ -231,7 +236,9 @@ class DataPermitStatus(Status):
     namespace: DNS1123Label | None = Field(None, description="The namespace of the permit's workspaces and exports.")
     group: str | None = Field(None, max_length=512, description="The identity provider group holding the members.")
     members: int | None = Field(None, ge=0, description="Number of members.")
-    workspaces: list[DNS1123Label] = Field(default_factory=list, max_length=100, description="Names of the permit's Workspaces.")
+    # Any name the API server accepts for a Workspace (a subdomain): a Workspace stored before its
+    # name rule existed must not make every status write of its permit fail.
+    workspaces: list[DNS1123Subdomain] = Field(default_factory=list, max_length=100, description="Names of the permit's Workspaces.")
     allocated: Allocation | None = Field(None, description="Resources the workspaces hold against the ceilings.")
     gpu_hours: float | None = Field(None, ge=0, description="GPU-hours used by the permit's workspaces, deleted ones included.")
     gpu_ledger: list[WorkspaceGpuHours] = Field(
@@ -250,6 +257,10 @@ class DataPermit(CustomResource):
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("dp",)
     NAMESPACED: ClassVar[bool] = False
     NAME_MAX_LENGTH: ClassVar[int] = PERMIT_NAME_MAX_LENGTH
+    ROOT_VALIDATIONS: ClassVar[tuple[dict[str, str], ...]] = (
+        name_is_dns1123_label("it names the permit's namespace spe-<name>"),
+        name_not_reserved(RESERVED_PERMIT_NAMES, "spe-<name> would be a namespace the SPE or the cluster owns"),
+    )
     PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]] = (
         PrinterColumn("Permit ID", ".spec.permitId", description="The access body's permit identifier."),
         PrinterColumn("Phase", ".status.phase", description="Pending, Active, Suspended, Expired or Revoked."),

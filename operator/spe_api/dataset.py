@@ -9,7 +9,8 @@ from typing import ClassVar, Literal
 from pydantic import ConfigDict, Field
 
 from .common import (AGE_COLUMN, CustomResource, DNS1123Label, DNS1123Subdomain, PrinterColumn, Quantity,
-                     SecretKeyRef, SpeModel, Status, cel, immutable, nested, unique_items, validations)
+                     SecretKeyRef, SpeModel, Status, cel, immutable, name_is_dns1123_label, nested, unique_items,
+                     validations)
 
 # A dataset's name appears in its volume claim ("dataset-<name>"), its ingest Job
 # ("ingest-<name>-<generation>", whose pods carry the Job name in a 63-character label) and
@@ -173,6 +174,10 @@ class Dataset(CustomResource):
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("ds", "dset")
     NAMESPACED: ClassVar[bool] = False
     NAME_MAX_LENGTH: ClassVar[int] = DATASET_NAME_MAX_LENGTH
+    ROOT_VALIDATIONS: ClassVar[tuple[dict[str, str], ...]] = (
+        name_is_dns1123_label("it names the dataset's claims, volumes and mount path /data/<name>, "
+                              "and permits and workspaces list datasets by DNS-1123 label"),
+    )
     PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]] = (
         PrinterColumn("Phase", ".status.phase", description="Pending, Ingesting, Ready, Failed or Quarantined."),
         PrinterColumn("Patients", ".status.counts.patients", "integer"),

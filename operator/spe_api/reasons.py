@@ -27,6 +27,7 @@ class ConditionType:
     SCHEDULED = "Scheduled"
     VOLUMES_READY = "VolumesReady"
     GPU_TELEMETRY = "GpuTelemetry"  # written by spe-gpu-agent
+    NAMESPACE_ISOLATED = "NamespaceIsolated"
     # OutputReview
     CHECKED = "Checked"
     DECIDED = "Decided"
@@ -49,6 +50,12 @@ class Reason:
     SUSPENDED = "Suspended"
     REVOKED = "Revoked"
     NAMESPACE_TERMINATING = "NamespaceTerminating"
+    NAMESPACE_TAKEN = "NamespaceTaken"
+    NAMESPACE_RESERVED = "NamespaceReserved"
+    # whether a workspace's namespace is isolated (its permit's policies and quota in place)
+    ISOLATED = "Isolated"
+    NOT_ISOLATED = "NamespaceNotIsolated"
+    ISOLATION_NOT_CHECKED = "NotChecked"
     # why a Workspace's PermitActive condition is False (set by the permit reconciler when it
     # stops the workspace; the workspace reconciler uses the same: ``permit_phase_reason``)
     PERMIT_NOT_YET_VALID = "PermitNotYetValid"
@@ -113,6 +120,13 @@ class Message:
     PERMIT_NAMESPACE_READY = "Namespace {namespace} with quota, limits, network policies and access bindings is in place."
     PERMIT_NAMESPACE_FAILED = "Could not put namespace {namespace} and its policies in place: {error}. The operator retries."
     PERMIT_NAMESPACE_TERMINATING = "Namespace {namespace} is being deleted; the operator re-creates it once it is gone."
+    PERMIT_NAMESPACE_TAKEN = (
+        "Namespace {namespace} already exists and is not this permit's own (it has no owner reference to "
+        "DataPermit {permit} with uid {uid}); the operator neither adopts nor changes it. Delete or rename "
+        "that namespace, or issue the permit under another name.")
+    PERMIT_NAMESPACE_RESERVED = (
+        "Namespace {namespace} belongs to the SPE or the cluster itself; a permit may not use it. "
+        "Issue the permit under another name.")
     PERMIT_ISSUED = "Permit {permit_id} issued: namespace {namespace}, {members} member(s), valid until {not_after}."
     WORKSPACE_STOPPED_BY_PERMIT = "Stopped: {detail}"
     WORKSPACE_PERMIT_ACTIVE = "Permit {permit} is active."
@@ -158,6 +172,11 @@ class WorkspaceMessage:
     NO_DATASETS = "No datasets requested."
     TOOL_APPROVED = "Tool {tool!r} is approved ({image})."
     WITHIN_CEILINGS = "Within the ceilings of DataPermit {permit!r}."
+    ISOLATED = "Namespace {namespace} has its permit's network policies and quota ({found})."
+    ISOLATION_NOT_CHECKED = "Checked when the server starts."
+    NOT_ISOLATED = (
+        "Namespace {namespace} lacks {missing}, which DataPermit {permit!r} puts in place; no server starts "
+        "before its namespace is isolated. See the DataPermit's NamespaceReady condition.")
     STOPPED = "The server is stopped (spec.running is false); volumes are kept."
     STOPPED_IDLE = "Stopped after {minutes} idle minutes; volumes are kept. Set spec.running to true to start again."
     STOPPING = "The server is stopping."

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import ConfigDict, Field
 
 from .common import (AGE_COLUMN, CustomResource, ImageRef, PrinterColumn, Quantity, SpeModel, Status,
-                     Subject, cel, nested, validations)
+                     Subject, cel, name_is_dns1123_label, nested, validations)
 from .reasons import Message, Reason
 
 
@@ -94,6 +94,9 @@ class Tool(CustomResource):
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("tool",)
     NAMESPACED: ClassVar[bool] = False
     NAME_MAX_LENGTH: ClassVar[int] = 63
+    ROOT_VALIDATIONS: ClassVar[tuple[dict[str, str], ...]] = (
+        name_is_dns1123_label("workspaces name their tool by DNS-1123 label (spec.tool) and the pod carries it"),
+    )
     PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]] = (
         PrinterColumn("Display Name", ".spec.displayName"),
         PrinterColumn("Kind", ".spec.kind"),

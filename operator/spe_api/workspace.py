@@ -9,7 +9,8 @@ from typing import ClassVar, Literal
 from pydantic import ConfigDict, Field
 
 from .common import (AGE_COLUMN, CustomResource, DNS1123Label, DNS1123Subdomain, GpuModel, PrinterColumn,
-                     Quantity, SpeModel, Status, Subject, cel, immutable, nested, unique_items, validations)
+                     Quantity, SpeModel, Status, Subject, cel, immutable, name_is_dns1035_label, nested, unique_items,
+                     validations)
 
 # The StatefulSet carries the Workspace's name; its pods get the label
 # controller-revision-hash "<statefulset>-<10 characters>", which must fit a 63-character label
@@ -128,6 +129,9 @@ class Workspace(CustomResource):
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("ws",)
     NAMESPACED: ClassVar[bool] = True
     NAME_MAX_LENGTH: ClassVar[int] = WORKSPACE_NAME_MAX_LENGTH
+    ROOT_VALIDATIONS: ClassVar[tuple[dict[str, str], ...]] = (
+        name_is_dns1035_label("it names the workspace's Service, which must be a DNS-1035 label"),
+    )
     PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]] = (
         PrinterColumn("Permit", ".spec.permit"),
         PrinterColumn("Tool", ".spec.tool"),

@@ -74,18 +74,27 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 @kopf.on.cleanup(registry=REGISTRY)
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    audit = memo.get("audit")  # first: its final checkpoint is published through the client
+    if audit is not None:
+        await audit.aclose()
     kube = memo.get("kube")
     if kube is not None:
         await kube.close()
-    audit = memo.get("audit")
-    if audit is not None:
-        audit.close()
 
 
 def build_memo(spe: SpeSettings) -> kopf.Memo:
-    """The state handed to every handler: the typed settings and one shared API client."""
-    return kopf.Memo(settings=spe, kube=KubeClient(load_kubeconfig(spe.kubeconfig), timeout=spe.request_timeout),
-                     audit=AuditHook.from_settings(spe.audit_log_path, spe.audit_signing_key))
+    """The state handed to every handler: the typed settings, one shared API client, the audit
+    trail (signed checkpoints published to a ConfigMap, records exported to OpenTelemetry, as
+    the settings say). Called inside the operator's event loop."""
+    kube = KubeClient(load_kubeconfig(spe.kubeconfig), timeout=spe.request_timeout)
+    publisher = None
+    if spe.audit_log_path and spe.audit_checkpoint_configmap:
+        from spe_audit.publish import ConfigMapPublisher  # noqa: PLC0415 - only with an audit trail
+
+        publisher = ConfigMapPublisher(kube, namespace=spe.operator_namespace, name=spe.audit_checkpoint_configmap)
+    audit = AuditHook.from_settings(spe.audit_log_path, spe.audit_signing_key, otlp_endpoint=spe.otlp_endpoint,
+                                    publisher=publisher)
+    return kopf.Memo(settings=spe, kube=kube, audit=audit)
 
 
 async def wait_for_crds(kube: KubeClient, *, timeout: float, interval: float = 0.5) -> None:

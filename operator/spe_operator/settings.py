@@ -53,10 +53,12 @@ class SpeSettings(BaseModel):
     hub_api_port: int = Field(8081, description="Port of the hub API, reachable from notebook pods.")
     egress_port: int = Field(8080, description="Port of the egress gateway, reachable from notebook pods.")
     notebook_port: int = Field(8888, description="Port of the notebook server in workspace pods.")
+    # Workspaces have no DNS (a resolver is a tunnel out): the operator injects these Services'
+    # addresses into each server pod (hostAliases) and their URLs (SPE_HUB_API_URL, SPE_EGRESS_URL).
+    hub_service: str = Field("spe-hub", description="Service of the hub API in the operator namespace.")
+    egress_service: str = Field("spe-egress", description="Service of the egress gateway in the operator namespace.")
 
     # --- permit namespaces (DataPermit reconciler) ---------------------------------------------
-    dns_namespace: str = Field("kube-system", description="Namespace of the cluster DNS pods (egress allowed on port 53).")
-    dns_pod_selector: str = Field("k8s-app=kube-dns", description="Labels of the cluster DNS pods, 'k=v,k2=v2'.")
     pod_security_version: str = Field("v1.35", description="Pod Security Standards version enforced in permit namespaces.")
 
     # --- storage ------------------------------------------------------------------------------
@@ -76,8 +78,13 @@ class SpeSettings(BaseModel):
 
     # --- audit and telemetry ------------------------------------------------------------------
     audit_log_path: str | None = Field(None, description="Path of the hash-chained audit log (none: no audit file).")
-    audit_signing_key: str | None = Field(None, description="Ed25519 private key (PEM) for audit checkpoints.")
-    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP endpoint for logs, traces and metrics.")
+    audit_signing_key: str | None = Field(None, description="Ed25519 private key (PEM file) signing audit checkpoints.")
+    audit_checkpoint_configmap: str | None = Field(
+        None, description="ConfigMap in the operator namespace the latest audit checkpoint is published to "
+                          "(none: not published).")
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP base URL (e.g. http://otel-collector:4318): audit records, traces and "
+                          "metrics are exported there (none: nothing is exported).")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "SpeSettings":

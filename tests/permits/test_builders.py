@@ -27,8 +27,6 @@ GOLDEN_POLICIES = {
     ("spe-default-deny", "Egress", "*", None, None, None, None),
     ("spe-allow-hub-proxy", "Ingress", WS, "spe-system",
      "app.kubernetes.io/component=proxy,app.kubernetes.io/part-of=spe", "TCP", 8888),
-    ("spe-allow-dns", "Egress", WS, "kube-system", "k8s-app=kube-dns", "UDP", 53),
-    ("spe-allow-dns", "Egress", WS, "kube-system", "k8s-app=kube-dns", "TCP", 53),
     ("spe-allow-hub-api", "Egress", WS, "spe-system",
      "app.kubernetes.io/component=hub,app.kubernetes.io/part-of=spe", "TCP", 8081),
     ("spe-allow-egress-gateway", "Egress", WS, "spe-system",
@@ -83,12 +81,11 @@ def test_network_policies_equal_the_golden_table():
 
 
 def test_network_policies_follow_the_settings():
-    s = SpeSettings(operator_namespace="spe-ops", notebook_port=9999, hub_api_port=1, egress_port=2,
-                    dns_namespace="dns", dns_pod_selector="app=coredns")
+    s = SpeSettings(operator_namespace="spe-ops", notebook_port=9999, hub_api_port=1, egress_port=2)
     rows = policy_table(build_network_policies(permit("p1"), s))
     assert ("spe-allow-hub-proxy", "Ingress", WS, "spe-ops",
             "app.kubernetes.io/component=proxy,app.kubernetes.io/part-of=spe", "TCP", 9999) in rows
-    assert ("spe-allow-dns", "Egress", WS, "dns", "app=coredns", "UDP", 53) in rows
+    assert not any(r[6] == 53 for r in rows), "workspaces have no DNS: no policy may open port 53"
     assert {r[6] for r in rows if r[0] == "spe-allow-hub-api"} == {1}
     assert {r[6] for r in rows if r[0] == "spe-allow-egress-gateway"} == {2}
 

@@ -198,10 +198,10 @@ def test_deleted_and_edited_children_are_restored(kube, permits):
     wait_for(lambda: kube.get(quota_path)["spec"]["hard"]["requests.cpu"] == "8"
              and kube.get(quota_path)["spec"]["hard"]["pods"] == "5", DRIFT_REPAIR, what="quota restored")
 
-    allow = f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/spe-allow-dns"
+    allow = f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/spe-allow-hub-api"
     kube.merge(allow, {"spec": {"egress": [{}]}})  # "allow all egress"
-    wait_for(lambda: policy_table([kube.get(allow)]) == {r for r in GOLDEN_POLICIES if r[0] == "spe-allow-dns"},
-             DRIFT_REPAIR, what="dns policy restored")
+    wait_for(lambda: policy_table([kube.get(allow)]) == {r for r in GOLDEN_POLICIES if r[0] == "spe-allow-hub-api"},
+             DRIFT_REPAIR, what="hub api policy restored")
 
     kube.merge(f"/api/v1/namespaces/{ns}", {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}})
     wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]

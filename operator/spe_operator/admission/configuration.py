@@ -40,6 +40,39 @@ SPEC_CHANGED = {
 }
 
 
+# Stopping access never depends on the operator: an update that only suspends or revokes a
+# permit, or only stops a workspace, skips the webhook, so it is admitted while the operator is
+# down (fail-closed would otherwise refuse the revocation itself). Nothing is lost by skipping:
+# the CRD's CEL rules still require the reasons and keep revocation final, and such a change
+# only takes access away. Every other spec field must be unchanged, or the webhook is called.
+_PERMIT_STOP_FIELDS = "['suspended', 'suspensionReason', 'revoked', 'revocationReason']"
+_WORKSPACE_STOP_FIELDS = "['running']"
+
+
+def _only_these_changed(fields: str) -> str:
+    return (f"object.spec.all(k, k in {fields} || (k in oldObject.spec && object.spec[k] == oldObject.spec[k])) && "
+            f"oldObject.spec.all(k, k in {fields} || k in object.spec)")
+
+
+def _newly_true(field: str) -> str:
+    return (f"(has(object.spec.{field}) && object.spec.{field}) && "
+            f"!(has(oldObject.spec.{field}) && oldObject.spec.{field})")
+
+
+PERMIT_NOT_A_STOP = {
+    "name": "not-a-suspension-or-revocation",
+    "expression": (f"request.operation != 'UPDATE' || !has(oldObject.spec) || !has(object.spec) || "
+                   f"!({_only_these_changed(_PERMIT_STOP_FIELDS)} && "
+                   f"(({_newly_true('revoked')}) || ({_newly_true('suspended')})))"),
+}
+WORKSPACE_NOT_A_STOP = {
+    "name": "not-a-stop",
+    "expression": (f"request.operation != 'UPDATE' || !has(oldObject.spec) || !has(object.spec) || "
+                   f"!({_only_these_changed(_WORKSPACE_STOP_FIELDS)} && "
+                   f"!(has(object.spec.running) && object.spec.running))"),
+}
+
+
 @dataclass(frozen=True)
 class Webhook:
     """One validating webhook: the Kopf handler id (also its URL path) and what it matches."""
@@ -47,6 +80,8 @@ class Webhook:
     id: str
     plural: str
     operations: tuple[str, ...]
+    # Further matchConditions (all must hold for the webhook to be called).
+    skip_when: tuple[dict[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -54,8 +89,8 @@ class Webhook:
 
 
 WEBHOOKS: tuple[Webhook, ...] = (
-    Webhook("validate-datapermit", "datapermits", ("CREATE", "UPDATE")),
-    Webhook("validate-workspace", "workspaces", ("CREATE", "UPDATE")),
+    Webhook("validate-datapermit", "datapermits", ("CREATE", "UPDATE"), (PERMIT_NOT_A_STOP,)),
+    Webhook("validate-workspace", "workspaces", ("CREATE", "UPDATE"), (WORKSPACE_NOT_A_STOP,)),
     Webhook("validate-outputreview", "outputreviews", ("CREATE",)),
 )
 
@@ -99,7 +134,7 @@ def build_webhook_configuration(
             "timeoutSeconds": TIMEOUT_SECONDS,
         }
         if "UPDATE" in hook.operations:
-            entry["matchConditions"] = [dict(SPEC_CHANGED)]
+            entry["matchConditions"] = [dict(SPEC_CHANGED), *(dict(c) for c in hook.skip_when)]
         webhooks.append(entry)
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -134,8 +169,9 @@ MANIFEST_HEADER = """\
 # datasets). failurePolicy Fail (fail-closed): these are access controls, and with Ignore every
 # operator restart would silently admit objects that break them. Only the SPE kinds are matched,
 # and updates that leave spec unchanged skip the webhook (matchConditions), so objects can still
-# be cleaned up while the operator is down. The operator injects caBundle at start-up from its
-# Secret spe-webhook-tls (see operator/spe_operator/admission/tls.py).
+# be cleaned up while the operator is down; so do updates that only suspend or revoke a permit
+# or only stop a workspace: stopping access never depends on the operator. The operator injects
+# caBundle at start-up from its Secret spe-webhook-tls (see operator/spe_operator/admission/tls.py).
 """
 
 

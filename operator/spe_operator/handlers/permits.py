@@ -39,6 +39,7 @@ from spe_kube import ApiError, KubeClient, kind_for
 from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PERMIT, MANAGED_BY, prune_children
 from ..permits import CHILD_KINDS, COMPONENTS, desired_children
 from ..audit import AuditHook
+from ..permits.namespace import namespace_refusal
 from ..permits.phase import PhaseInfo, evaluate, seconds_until
 from ..permits.queue import ReconcileQueue
 from ..permits.status import (ChildrenResult, Transition, build_status, permit_active_condition, stop_patch,
@@ -306,7 +307,8 @@ async def _sync_children(memo: kopf.Memo, permit: DataPermit, settings: SpeSetti
     if (last is not None and last[0] == digest and not drifted
             and loop.time() - last[1] < settings.reconcile_interval * RESYNC_FRACTION):
         return ChildrenResult(True), None
-    result, retry = await _apply_children(memo.kube, permit, desired, namespace, memo.permit_child_seen)
+    result, retry = await _apply_children(memo.kube, permit, desired, namespace, settings,
+                                          memo.permit_child_seen)
     if result.ok:
         memo.permit_children[permit.name] = (digest, loop.time())
     else:
@@ -315,8 +317,17 @@ async def _sync_children(memo: kopf.Memo, permit: DataPermit, settings: SpeSetti
 
 
 async def _apply_children(kube: KubeClient, permit: DataPermit, desired: list[dict[str, Any]],
-                          namespace: str, seen: dict | None = None) -> tuple[ChildrenResult, float | None]:
+                          namespace: str, settings: SpeSettings,
+                          seen: dict | None = None) -> tuple[ChildrenResult, float | None]:
     try:
+        existing = await kube.get_or_none(NAMESPACE, namespace)
+        if existing is not None and (existing.get("status") or {}).get("phase") == "Terminating":
+            return ChildrenResult(False, Reason.NAMESPACE_TERMINATING,
+                                  Message.PERMIT_NAMESPACE_TERMINATING.format(namespace=namespace)), TERMINATING_RETRY
+        refusal = namespace_refusal(permit, settings, existing)
+        if refusal is not None:  # never adopted, never changed: retried at the periodic interval
+            log.warning("DataPermit %s: %s", permit.name, refusal[1])
+            return ChildrenResult(False, *refusal), settings.reconcile_interval
         ns = await kube.apply(desired[0])
         if (ns.get("status") or {}).get("phase") == "Terminating":
             return ChildrenResult(False, Reason.NAMESPACE_TERMINATING,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spe_api import DataPermit
+from spe_api import DataPermit, Message, Reason
 
 from ..settings import SpeSettings
 
@@ -36,3 +36,30 @@ def build_namespace(permit: DataPermit, settings: SpeSettings) -> dict[str, Any]
             "annotations": {"spe.ehds.io/permit-id": permit.spec.permit_id},
         },
     }
+
+
+# Namespaces the cluster itself owns; a permit never gets one of them, whatever the prefix is
+# configured to (the operator's own namespace is added from the settings).
+CLUSTER_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
+def namespace_refusal(permit: DataPermit, settings: SpeSettings,
+                      existing: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(reason, message) when the permit must not touch its namespace, else None.
+
+    A permit's namespace is its own only if the operator made it for this very permit (owner
+    reference to the permit's uid). A namespace that exists without that -- made by someone
+    else, or reserved for the SPE or the cluster -- is never adopted, relabelled or given
+    policies, and so never deleted with the permit.
+    """
+    namespace = settings.permit_namespace(permit.name)
+    if (namespace in CLUSTER_NAMESPACES or namespace.startswith("kube-")
+            or namespace == settings.operator_namespace):
+        return Reason.NAMESPACE_RESERVED, Message.PERMIT_NAMESPACE_RESERVED.format(namespace=namespace)
+    if existing is None:
+        return None
+    owners = (existing.get("metadata") or {}).get("ownerReferences") or []
+    if any(ref.get("uid") == permit.metadata.uid and ref.get("kind") == permit.kind for ref in owners):
+        return None
+    return Reason.NAMESPACE_TAKEN, Message.PERMIT_NAMESPACE_TAKEN.format(
+        namespace=namespace, permit=permit.name, uid=permit.metadata.uid)

@@ -1,16 +1,17 @@
-"""The permit namespace's NetworkPolicies: deny everything, then allow exactly four paths.
+"""The permit namespace's NetworkPolicies: deny everything, then allow exactly three paths.
 
 | policy                    | direction | pods          | peer                                              | ports                 |
 |---------------------------|-----------|---------------|---------------------------------------------------|-----------------------|
 | spe-default-deny          | both      | all           | (none: nothing in, nothing out)                   |                       |
 | spe-allow-hub-proxy       | ingress   | workspaces    | the hub's proxy pods in the operator's namespace  | TCP notebook_port     |
-| spe-allow-dns             | egress    | workspaces    | the cluster DNS pods (kube-system)                | UDP 53, TCP 53        |
 | spe-allow-hub-api         | egress    | workspaces    | the hub pods in the operator's namespace          | TCP hub_api_port      |
 | spe-allow-egress-gateway  | egress    | workspaces    | the egress gateway pods in the operator's namespace | TCP egress_port     |
 
 Nothing else: no ``ipBlock`` (so not the internet, not the cloud metadata address 169.254.169.254,
 not the API server's address), no other namespace, not even the permit's own namespace
-(workspaces of one permit do not talk to each other). Every peer names its namespace by the
+(workspaces of one permit do not talk to each other), and no DNS: a resolver that forwards
+queries is a tunnel out that no review sees. Workspaces get the addresses of the hub and the
+gateway injected instead (``workspaces.statefulset``: ``hostAliases``, ``dnsPolicy: None``). Every peer names its namespace by the
 immutable ``kubernetes.io/metadata.name`` label AND its pods by label, in one peer element,
 which NetworkPolicy reads as "both" (two elements would mean "either").
 """
@@ -28,7 +29,6 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server, c
 
 DEFAULT_DENY = "spe-default-deny"
 ALLOW_HUB_PROXY = "spe-allow-hub-proxy"
-ALLOW_DNS = "spe-allow-dns"
 ALLOW_HUB_API = "spe-allow-hub-api"
 ALLOW_EGRESS_GATEWAY = "spe-allow-egress-gateway"
 
@@ -36,7 +36,6 @@ ALLOW_EGRESS_GATEWAY = "spe-allow-egress-gateway"
 COMPONENT_HUB = "hub"
 COMPONENT_PROXY = "proxy"
 COMPONENT_EGRESS = "egress-gateway"
-DNS_PORT = 53
 
 
 def component_selector(component: str) -> dict[str, Any]:
@@ -74,17 +73,12 @@ def _policy(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
 def build_network_policies(permit: DataPermit, settings: SpeSettings) -> list[dict[str, Any]]:
     ns = settings.permit_namespace(permit.name)
     home = settings.operator_namespace
-    dns_pods = {"matchLabels": parse_selector(settings.dns_pod_selector)}
     return [
         _policy(DEFAULT_DENY, ns, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
         _policy(ALLOW_HUB_PROXY, ns, {
             "podSelector": WORKSPACE_PODS, "policyTypes": ["Ingress"],
             "ingress": [{"from": [_peer(home, component_selector(COMPONENT_PROXY))],
                          "ports": [_tcp(settings.notebook_port)]}]}),
-        _policy(ALLOW_DNS, ns, {
-            "podSelector": WORKSPACE_PODS, "policyTypes": ["Egress"],
-            "egress": [{"to": [_peer(settings.dns_namespace, dns_pods)],
-                        "ports": [{"protocol": "UDP", "port": DNS_PORT}, _tcp(DNS_PORT)]}]}),
         _policy(ALLOW_HUB_API, ns, {
             "podSelector": WORKSPACE_PODS, "policyTypes": ["Egress"],
             "egress": [{"to": [_peer(home, component_selector(COMPONENT_HUB))],

@@ -28,15 +28,29 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Isolation:
+    """What the namespace holds of its permit's isolation (the permit's own NetworkPolicies and
+    ResourceQuota, by owner), or None when it was not looked at (a stopped or running server)."""
+
+    wanted: frozenset[str]
+    found: frozenset[str]
+
+    @property
+    def missing(self) -> list[str]:
+        return sorted(self.wanted - self.found)
+
+
+@dataclass(frozen=True)
 class Gates:
     permit: Gate
     tool: Gate
     datasets: Gate
     volumes: Gate
     ceilings: Gate
+    isolation: Gate
 
     def all(self) -> tuple[Gate, ...]:
-        return (self.permit, self.tool, self.datasets, self.volumes, self.ceilings)
+        return (self.permit, self.isolation, self.tool, self.datasets, self.volumes, self.ceilings)
 
     @property
     def ok(self) -> bool:
@@ -117,10 +131,27 @@ def ceilings_gate(ws: Workspace, permit: DataPermit | None, others: Iterable[Wor
     return Gate(t, True, Reason.WITHIN_CEILINGS, M.WITHIN_CEILINGS.format(permit=permit.name))
 
 
+def isolation_gate(ws: Workspace, isolation: Isolation | None) -> Gate:
+    """No server starts before its permit namespace's NetworkPolicies and quota are in place, as
+    the permit reconciler applied them (owned by the permit): a namespace without default-deny is
+    a namespace with a route out. Checked live when a server is about to start."""
+    t = ConditionType.NAMESPACE_ISOLATED
+    if isolation is None:
+        return Gate(t, True, Reason.ISOLATION_NOT_CHECKED, M.ISOLATION_NOT_CHECKED)
+    missing = isolation.missing
+    if missing:
+        return Gate(t, False, Reason.NOT_ISOLATED, M.NOT_ISOLATED.format(
+            namespace=ws.namespace, missing=", ".join(missing), permit=ws.spec.permit))
+    return Gate(t, True, Reason.ISOLATED, M.ISOLATED.format(
+        namespace=ws.namespace, found=", ".join(sorted(isolation.found & isolation.wanted))))
+
+
 def evaluate(ws: Workspace, *, permit: DataPermit | None, expected_namespace: str, tool: Tool | None,
              available_tools: Iterable[str], datasets: DatasetVerdict, storage: StorageChoice,
-             others: Iterable[Workspace], now: datetime, volume_error: str | None = None) -> Gates:
+             others: Iterable[Workspace], now: datetime, volume_error: str | None = None,
+             isolation: Isolation | None = None) -> Gates:
     return Gates(
+        isolation=isolation_gate(ws, isolation),
         permit=permit_gate(ws, permit, expected_namespace, now),
         tool=tool_gate(ws, tool, available_tools),
         datasets=datasets_gate(ws, permit, datasets),

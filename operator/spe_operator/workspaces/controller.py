@@ -29,8 +29,10 @@ from spe_api import DatasetPhase, Reason, Workspace, WorkspacePhase
 from spe_api.reasons import WorkspaceMessage as M
 from spe_kube import ApiError, KubeClient, kind_for
 
-from ..audit import AuditHook
-from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGED_BY
+from ..audit import AuditHook, AuditUnavailable
+from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_OWNER_UID, LABEL_WORKSPACE, MANAGED_BY
+from ..permits.network import build_network_policies
+from ..permits.quota import QUOTA_NAME
 from ..settings import SpeSettings
 from . import checks, names
 from .datasets import evaluate_datasets
@@ -38,6 +40,7 @@ from .desired import desired_children
 from .events import NORMAL, WARNING, post_event
 from .gpu_idle import gpu_idle_deadline, is_gpu_idle
 from .idle import idle_deadline, is_idle, last_activity
+from .statefulset import ServiceAddress, service_hostnames
 from .status import StatusInputs, build_status, status_changed, status_patch
 from .volumes import build_volume_claims
 from .watch import ChildWatch
@@ -59,9 +62,13 @@ WORKSPACE = kind_for("spe.ehds.io/v1alpha1", "Workspace")
 STATEFULSET = kind_for("apps/v1", "StatefulSet")
 PV = kind_for("v1", "PersistentVolume")
 PVC = kind_for("v1", "PersistentVolumeClaim")
+SERVICE = kind_for("v1", "Service")
+NETWORK_POLICY = kind_for("networking.k8s.io/v1", "NetworkPolicy")
+RESOURCE_QUOTA = kind_for("v1", "ResourceQuota")
 MAX_BACKOFF = 60.0
 SLOW_RECONCILE = 1.0  # seconds: a reconcile slower than this is logged
 DEADLINE_SLACK = 0.05  # seconds after a deadline, so the clock has surely passed it
+ISOLATION_TTL = 30.0  # seconds a complete isolation answer serves a namespace's starting servers
 
 
 def _digest(manifest: dict[str, Any]) -> str:
@@ -88,6 +95,9 @@ class WorkspaceController:
         self._failures: dict[Key, int] = {}
         self._applied: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._sources: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._isolated: dict[Key, checks.Isolation] = {}
+        self._namespace_isolation: dict[tuple[str, str], tuple[float, checks.Isolation]] = {}
+        self._addresses: tuple[float, tuple[ServiceAddress, ...]] | None = None
         self._tasks: list[asyncio.Task] = []
         self._posting: set[asyncio.Task] = set()
         self._listed = asyncio.Event()
@@ -219,15 +229,17 @@ class WorkspaceController:
                     sources[name], source_errors[name] = None, f"cannot read its volume: {exc.message}"
         verdict = evaluate_datasets(ws.spec.datasets, datasets, sources, source_errors)
         claims, storage = build_volume_claims(ws, settings)
+        pod = world.pods.get(key)
+        isolation = await self._isolation(key, ws, permit, pod)
 
         def gates_with(volume_error: str | None = None):
             return checks.evaluate(
                 ws, permit=permit, expected_namespace=settings.permit_namespace(ws.spec.permit), tool=tool,
                 available_tools=world.tools.keys(), datasets=verdict, storage=storage,
-                others=world.workspaces_of_permit(ws.spec.permit), now=now, volume_error=volume_error)
+                others=world.workspaces_of_permit(ws.spec.permit), now=now, volume_error=volume_error,
+                isolation=isolation)
 
         gates = gates_with()
-        pod = world.pods.get(key)
         stop_reason = ws.metadata.annotations.get(names.ANNOTATION_STOP_REASON)
 
         # Idle: the operator stops the server itself (spec.running=false), keeping the volumes.
@@ -245,8 +257,10 @@ class WorkspaceController:
 
         replicas = 1 if ws.spec.running and gates.ok else 0
         mounts = verdict.mounts if gates.permit.ok and gates.datasets.ok else ()
+        addresses = await self._component_addresses()
         desired = desired_children(body, ws, tool=tool, mounts=mounts, claims=claims,
-                                   permit_body=permit_body, settings=settings, replicas=replicas)
+                                   permit_body=permit_body, settings=settings, replicas=replicas,
+                                   addresses=addresses)
 
         # Everything at once (one round trip on the critical path); the pod waits for its claims
         # anyway. A claim that fails (quota, a changed storage class) blocks the server: it is
@@ -262,7 +276,8 @@ class WorkspaceController:
             if replicas and desired.statefulset is not None:
                 replicas = 0
                 desired = desired_children(body, ws, tool=tool, mounts=mounts, claims=claims,
-                                           permit_body=permit_body, settings=settings, replicas=0)
+                                           permit_body=permit_body, settings=settings, replicas=0,
+                                           addresses=addresses)
                 server_errors += [e for _, e in await self._apply_all([desired.statefulset])]
         if desired.statefulset is None:
             await self._scale_down_orphan(ws)
@@ -273,6 +288,9 @@ class WorkspaceController:
         new = build_status(StatusInputs(ws=ws, gates=gates, pod=pod, url=url, now=now,
                                         stop_reason=stop_reason, apply_error=apply_error))
         if status_changed(ws.status, new):
+            # The audit records of a start or a stop are written before the status says so, on
+            # the reconcile's path: a start the trail cannot record does not happen.
+            await self._audit_transition(ws, new, gates, stop_reason)
             result = await self.kube.merge_patch(WORKSPACE, ws.name, status_patch(new), ws.namespace,
                                                  subresource="status")
             world.put_workspace(result)
@@ -334,6 +352,50 @@ class WorkspaceController:
             api_version = "apps/v1" if kind == "StatefulSet" else "v1"
             await self.kube.delete(kind_for(api_version, kind), name, namespace)
 
+    async def _component_addresses(self) -> tuple[ServiceAddress, ...]:
+        """The hub's and the gateway's Service addresses (workspaces have no DNS), looked up at
+        most once per resync interval; a Service that does not exist yet gets no entry."""
+        loop = asyncio.get_running_loop()
+        if self._addresses is not None and loop.time() - self._addresses[0] < self.settings.reconcile_interval:
+            return self._addresses[1]
+        ns = self.settings.operator_namespace
+        found = []
+        for name in (self.settings.hub_service, self.settings.egress_service):
+            svc = await self.kube.get_or_none(SERVICE, name, ns)
+            ip = ((svc or {}).get("spec") or {}).get("clusterIP")
+            if ip and ip != "None":
+                found.append(ServiceAddress(ip, service_hostnames(name, ns)))
+        self._addresses = (loop.time(), tuple(found))
+        return self._addresses[1]
+
+    async def _isolation(self, key: Key, ws: Workspace, permit, pod) -> checks.Isolation | None:
+        """The permit's NetworkPolicies and quota found in the namespace, looked up live (by the
+        permit's uid) whenever a server is about to start; while it runs, the last answer."""
+        if permit is None or not permit.metadata.uid or not ws.spec.running:
+            self._isolated.pop(key, None)
+            return None
+        if pod is not None and key in self._isolated:
+            return self._isolated[key]
+        # One look per namespace serves all its workspaces for a while when complete (the permit
+        # reconciler repairs drift within seconds); an incomplete answer is looked at again.
+        loop = asyncio.get_running_loop()
+        ns_key = (ws.namespace or "", permit.metadata.uid)
+        cached = self._namespace_isolation.get(ns_key)
+        if cached is not None and not cached[1].missing and loop.time() - cached[0] < ISOLATION_TTL:
+            self._isolated[key] = cached[1]
+            return cached[1]
+        wanted = frozenset({f"NetworkPolicy/{p['metadata']['name']}"
+                            for p in build_network_policies(permit, self.settings)} | {f"ResourceQuota/{QUOTA_NAME}"})
+        selector = f"{LABEL_OWNER_UID}={permit.metadata.uid}"
+        found: set[str] = set()
+        for rk in (NETWORK_POLICY, RESOURCE_QUOTA):
+            for item in await self.kube.list(rk, ws.namespace, label_selector=selector):
+                if item["metadata"].get("deletionTimestamp") is None:
+                    found.add(f"{rk.kind}/{item['metadata']['name']}")
+        self._isolated[key] = result = checks.Isolation(wanted, frozenset(found))
+        self._namespace_isolation[ns_key] = (loop.time(), result)
+        return result
+
     async def _source_volume(self, ds) -> dict[str, Any] | None:
         """The dataset's PersistentVolume (cached per Dataset resourceVersion)."""
         cache_key = (ds.name, ds.metadata.resource_version or "")
@@ -365,23 +427,46 @@ class WorkspaceController:
             threshold=usage.threshold_percent, since=usage.idle_since.isoformat(),
             minutes=ws.spec.idle_timeout_minutes), now=now)
 
+    async def _audit_transition(self, ws: Workspace, new, gates, stop_reason: str | None) -> None:
+        """workspace.started and dataset.mounted when the server becomes Running (fail closed:
+        if the trail refuses them, the server is scaled back to 0 and the reconcile fails, so the
+        hub never sees it Running); workspace.stopped when a Running server stops."""
+        old_phase, phase = ws.status.phase, new.phase
+        if old_phase == phase:
+            return
+        target = f"Workspace/{ws.namespace}/{ws.name}"
+        if phase == WorkspacePhase.RUNNING:
+            try:
+                await self.audit.record("workspace.started", target=target, permit=ws.spec.permit,
+                                        details={"node": new.node, "gpus": ws.gpu_count, "tool": ws.spec.tool,
+                                                 "members": list(ws.spec.members)})
+                for dataset in ws.spec.datasets:
+                    await self.audit.record("dataset.mounted", target=target, permit=ws.spec.permit,
+                                            dataset=dataset, details={"path": f"/data/{dataset}", "readOnly": True})
+            except AuditUnavailable:
+                await self._scale_down_orphan(ws)
+                raise
+        elif phase == WorkspacePhase.STOPPED and old_phase == WorkspacePhase.RUNNING:
+            if stop_reason == Reason.IDLE_TIMEOUT:
+                why = "idle timeout"
+            elif stop_reason == Reason.GPU_IDLE:
+                why = "GPU idle"
+            elif not gates.permit.ok:
+                why = gates.permit.message.rstrip(".")
+            else:
+                why = "spec.running was set to false"
+            await self.audit.record("workspace.stopped", target=target, permit=ws.spec.permit, details={"why": why})
+
     async def _announce(self, ws: Workspace, body: dict[str, Any], new, gates, stop_reason: str | None,
                         now: datetime) -> None:
         """Events for the transitions a person should see."""
         old_phase, phase = ws.status.phase, new.phase
         if old_phase == phase:
             return
-        target = f"Workspace/{ws.namespace}/{ws.name}"
         if phase == WorkspacePhase.RUNNING:
             gpus = f" with {ws.gpu_count} x {ws.gpu_model}" if ws.gpu_count else ""
             await post_event(self.kube, body, type_=NORMAL, reason="Started",
                              message=M.EVENT_STARTED.format(node=new.node, gpus=gpus, url=new.url), now=now)
-            await self.audit.record("workspace.started", target=target, permit=ws.spec.permit,
-                                    details={"node": new.node, "gpus": ws.gpu_count, "tool": ws.spec.tool,
-                                             "members": list(ws.spec.members)})
-            for dataset in ws.spec.datasets:
-                await self.audit.record("dataset.mounted", target=target, permit=ws.spec.permit,
-                                        dataset=dataset, details={"path": f"/data/{dataset}", "readOnly": True})
         elif phase == WorkspacePhase.STOPPED and old_phase is not None:
             if stop_reason == Reason.IDLE_TIMEOUT:
                 why = "idle timeout"
@@ -393,9 +478,6 @@ class WorkspaceController:
                 why = "spec.running was set to false"
             await post_event(self.kube, body, type_=NORMAL, reason=Reason.STOPPED,
                              message=M.EVENT_STOPPED.format(why=why), now=now)
-            if old_phase == WorkspacePhase.RUNNING:
-                await self.audit.record("workspace.stopped", target=target, permit=ws.spec.permit,
-                                        details={"why": why})
         elif phase == WorkspacePhase.BLOCKED:
             failure = gates.first_failure
             await post_event(self.kube, body, type_=WARNING, reason=failure.reason if failure else Reason.BLOCKED,

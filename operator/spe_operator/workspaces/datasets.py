@@ -30,17 +30,12 @@ from spe_api.reasons import WorkspaceMessage as M
 
 from . import names
 
-# PersistentVolume source types (core/v1 PersistentVolumeSpec) that may be copied.
-VOLUME_SOURCE_KEYS = frozenset({
-    "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "csi", "fc", "flexVolume",
-    "flocker", "gcePersistentDisk", "glusterfs", "hostPath", "iscsi", "local", "nfs", "photonPersistentDisk",
-    "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos", "vsphereVolume",
-})
+# PersistentVolume source types that may be copied: the kinds datasets live on. The operator's
+# guardrail (manifests/base/operator-guardrails.yaml, spe-operator-dataset-volumes) admits no
+# other, and hostPath/local only under the directories its ConfigMap lists.
+VOLUME_SOURCE_KEYS = frozenset({"csi", "nfs", "cephfs", "hostPath", "local"})
 # Those of them with a ``readOnly`` field (hostPath and local have none: the mount enforces it).
-READ_ONLY_CAPABLE = frozenset({
-    "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "csi", "fc", "flexVolume",
-    "gcePersistentDisk", "glusterfs", "iscsi", "nfs", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos",
-})
+READ_ONLY_CAPABLE = frozenset({"csi", "nfs", "cephfs"})
 READ_ONLY_ACCESS_MODES = ["ReadOnlyMany"]
 
 
@@ -84,6 +79,11 @@ def evaluate_datasets(requested: list[str], datasets: dict[str, Dataset | None],
                 else "no status.volumeName")
             return DatasetVerdict(False, Reason.DATASET_VOLUME_MISSING, M.DATASET_VOLUME_MISSING.format(
                 dataset=name, detail=detail))
+        kinds = sorted(k for k in (source.get("spec") or {}) if k in VOLUME_SOURCE_KEYS)
+        if len(kinds) != 1:
+            return DatasetVerdict(False, Reason.DATASET_VOLUME_MISSING, M.DATASET_VOLUME_MISSING.format(
+                dataset=name, detail=f"PersistentVolume {source['metadata'].get('name')!r} is not of a kind "
+                                     f"workspaces mount ({', '.join(sorted(VOLUME_SOURCE_KEYS))})"))
         mounts.append(DatasetMount(name, source))
     if not mounts:
         return DatasetVerdict(True, Reason.DATASETS_READY, M.NO_DATASETS)

@@ -14,7 +14,7 @@ from ..settings import SpeSettings
 from . import names
 from .datasets import DatasetMount, build_dataset_claim, build_dataset_volume
 from .service import build_service
-from .statefulset import build_statefulset
+from .statefulset import ServiceAddress, build_statefulset
 
 
 @dataclass
@@ -36,7 +36,8 @@ class DesiredChildren:
 
 def desired_children(ws_body: Mapping[str, Any], ws: Workspace, *, tool: Tool | None,
                      mounts: tuple[DatasetMount, ...], claims: list[dict[str, Any]],
-                     permit_body: Mapping[str, Any] | None, settings: SpeSettings, replicas: int) -> DesiredChildren:
+                     permit_body: Mapping[str, Any] | None, settings: SpeSettings, replicas: int,
+                     addresses: tuple[ServiceAddress, ...] = ()) -> DesiredChildren:
     permit, name = ws.spec.permit, ws.name
 
     def own(child: dict[str, Any], component: str) -> dict[str, Any]:
@@ -49,6 +50,7 @@ def desired_children(ws_body: Mapping[str, Any], ws: Workspace, *, tool: Tool | 
                 out.dataset_volumes.append(adopt(child, permit_body, component=names.COMPONENT_DATASET_CLAIM,
                                                  permit=permit))
     if tool is not None:
-        out.statefulset = own(build_statefulset(ws, tool, mounts, settings, replicas=replicas), names.COMPONENT_NOTEBOOK)
+        out.statefulset = own(build_statefulset(ws, tool, mounts, settings, replicas=replicas, addresses=addresses),
+                              names.COMPONENT_NOTEBOOK)
     out.service = own(build_service(ws, settings), names.COMPONENT_NOTEBOOK)
     return out

@@ -66,15 +66,21 @@ def hub_secret_name(workspace: str) -> str:
     return f"{workspace}-hub"
 
 
+# Derived names never collide: a dataset's claim and volume use '.' as separator, which no
+# workspace, permit or dataset name contains (their names are DNS labels, see spe_api), so
+# "ds.<dataset>" is never "<workspace>-home", and "ds.<namespace>.<dataset>" names exactly one
+# (namespace, dataset) pair ("ds-spe-a-b-c" would be both (spe-a-b, c) and (spe-a, b-c)).
+
+
 def dataset_claim_name(dataset: str) -> str:
     """The read-only claim of a dataset in a permit's namespace (a dataset name is <= 40)."""
-    return f"ds-{dataset}"
+    return f"ds.{dataset}"
 
 
 def dataset_volume_name(namespace: str, dataset: str) -> str:
     """The read-only PersistentVolume pre-bound to that claim (cluster-scoped, so it names the
-    namespace; 63 + 40 + 4 characters fit a PersistentVolume's 253)."""
-    return f"ds-{namespace}-{dataset}"
+    namespace; 3 + 63 + 1 + 40 characters fit a PersistentVolume's 253)."""
+    return f"ds.{namespace}.{dataset}"
 
 
 def dataset_mount_path(dataset: str) -> str:

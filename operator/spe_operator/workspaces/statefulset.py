@@ -5,11 +5,15 @@ the Tool's image by digest; non-root (UID/GID from the settings, ``runAsNonRoot`
 root filesystem with a writable home volume and a size-limited ``/tmp``; no privilege
 escalation; all capabilities dropped; seccomp ``RuntimeDefault``; no service-account token;
 no service links; datasets read-only at ``/data/<dataset>`` (volume and mount); CPU and memory
-requests equal to limits; GPUs as an ``nvidia.com/gpu`` limit pinned to the model's nodes.
+requests equal to limits; GPUs as an ``nvidia.com/gpu`` limit pinned to the model's nodes;
+no DNS (``dnsPolicy: None``, the only nameserver the pod's own loopback, where nothing answers:
+a resolver that forwards queries is a tunnel out) -- the hub's and the gateway's addresses are
+injected as ``hostAliases`` and their URLs as environment variables.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from spe_api import Tool, Workspace
@@ -21,6 +25,31 @@ from .datasets import DatasetMount
 
 TERMINATION_GRACE_SECONDS = 30
 REVISION_HISTORY = 2
+# The API server requires a nameserver with dnsPolicy None; the pod's own loopback answers
+# nothing (no DNS server runs in a workspace, and an unprivileged process cannot bind port 53).
+NO_NAMESERVER = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ServiceAddress:
+    """A component a workspace may reach (the hub API, the egress gateway): its Service's
+    cluster IP and the names it answers to, written into the pod's /etc/hosts."""
+
+    ip: str
+    hostnames: tuple[str, ...]
+
+
+def service_hostnames(service: str, namespace: str) -> tuple[str, ...]:
+    return (f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local", f"{service}.{namespace}")
+
+
+def component_urls(settings: SpeSettings) -> dict[str, str]:
+    """SPE_HUB_API_URL and SPE_EGRESS_URL, by the names the hostAliases resolve."""
+    ns = settings.operator_namespace
+    return {
+        "SPE_HUB_API_URL": f"http://{settings.hub_service}.{ns}.svc:{settings.hub_api_port}/hub/api",
+        "SPE_EGRESS_URL": f"http://{settings.egress_service}.{ns}.svc:{settings.egress_port}",
+    }
 
 
 def pod_labels(ws: Workspace) -> dict[str, str]:
@@ -96,6 +125,7 @@ def _env(ws: Workspace, settings: SpeSettings) -> list[dict[str, str]]:
         {"name": "SPE_OUTPUTS_DIR", "value": f"{home}/outputs"},
         {"name": "SPE_NOTEBOOK_PORT", "value": str(settings.notebook_port)},
         {"name": "SPE_HUB_CREDENTIALS_DIR", "value": names.HUB_SECRET_DIR},
+        *({"name": k, "value": v} for k, v in component_urls(settings).items()),
     ]
 
 
@@ -109,7 +139,8 @@ def _probe(period: int, failures: int, initial_delay: int = 0) -> dict[str, Any]
     return probe
 
 
-def build_pod_spec(ws: Workspace, tool: Tool, mounts: tuple[DatasetMount, ...], settings: SpeSettings) -> dict[str, Any]:
+def build_pod_spec(ws: Workspace, tool: Tool, mounts: tuple[DatasetMount, ...], settings: SpeSettings,
+                   addresses: tuple[ServiceAddress, ...] = ()) -> dict[str, Any]:
     volumes, volume_mounts = _volumes(ws, mounts, settings)
     container = {
         "name": names.CONTAINER_NAME,
@@ -138,6 +169,8 @@ def build_pod_spec(ws: Workspace, tool: Tool, mounts: tuple[DatasetMount, ...], 
         "hostNetwork": False,
         "hostPID": False,
         "hostIPC": False,
+        "dnsPolicy": "None",
+        "dnsConfig": {"nameservers": [NO_NAMESERVER], "searches": [], "options": [{"name": "ndots", "value": "0"}]},
         "securityContext": pod_security_context(settings),
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
         "nodeSelector": node_selector,
@@ -146,11 +179,13 @@ def build_pod_spec(ws: Workspace, tool: Tool, mounts: tuple[DatasetMount, ...], 
     }
     if tolerations:
         spec["tolerations"] = tolerations
+    if addresses:
+        spec["hostAliases"] = [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in addresses]
     return spec
 
 
 def build_statefulset(ws: Workspace, tool: Tool, mounts: tuple[DatasetMount, ...], settings: SpeSettings,
-                      *, replicas: int) -> dict[str, Any]:
+                      *, replicas: int, addresses: tuple[ServiceAddress, ...] = ()) -> dict[str, Any]:
     """The server's StatefulSet (``replicas`` 0 or 1); adopted by the caller."""
     if replicas not in (0, 1):
         raise ValueError(f"a workspace runs 0 or 1 server, not {replicas}")
@@ -171,7 +206,7 @@ def build_statefulset(ws: Workspace, tool: Tool, mounts: tuple[DatasetMount, ...
             "selector": {"matchLabels": names.selector_labels(ws.name)},
             "template": {
                 "metadata": {"labels": pod_labels(ws), "annotations": {names.ANNOTATION_TOOL: tool.name}},
-                "spec": build_pod_spec(ws, tool, mounts, settings),
+                "spec": build_pod_spec(ws, tool, mounts, settings, addresses),
             },
         },
     }
