@@ -7,7 +7,7 @@
 #      --build-arg BASE_IMAGE=localhost/spe-base:<key> (a release keeps the pinned default);
 #   3. each saved as a docker-archive under .cache/images/, listed in .cache/images/index.json
 #      (ref, archive, key). spe-dev reads the index; the tests read the digest from containerd.
-# Keys hash the inputs (package list, Dockerfile, build context, this script): an unchanged
+# Keys hash the inputs (package list, Dockerfile, build context, RECIPE): an unchanged
 # tree builds nothing. buildah's storage is .cache/images/buildah (its layer cache keeps the
 # pinned tools' layer while the project's sources change).
 # Environment: SPE_IMAGES (default "notebook-jupyterlab ingest"), SPE_IMAGES_CACHE.
@@ -27,10 +27,11 @@ STORE=(--root "$CACHE/buildah/root" --runroot "$CACHE/buildah/run" --storage-dri
 b() { buildah "${STORE[@]}" "$@"; }
 export BUILDAH_ISOLATION=chroot
 
-script_key="$(sha256sum "$HERE/build-local.sh" | cut -c1-16)"
+# Bump when the recipe below changes in a way that changes what it builds.
+RECIPE=1
 
 # ---- 1. base ------------------------------------------------------------------------------
-base_key="$(printf '%s\n%s\n' "$BASE_PACKAGES" "$script_key" | sha256sum | cut -c1-16)"
+base_key="$(printf 'base %s %s\n' "$BASE_PACKAGES" "$RECIPE" | sha256sum | cut -c1-16)"
 BASE_REF="localhost/spe-base:$base_key"
 if ! b inspect --type image "$BASE_REF" >/dev/null 2>&1; then
   # This machine's apt sources (no mirror is named here): every active one-line or deb822 file.
@@ -82,7 +83,7 @@ index="$CACHE/index.json"
 entries=()
 for name in $IMAGES; do
   [ -f "$ROOT/images/$name/Dockerfile" ] || die "images/$name/Dockerfile does not exist"
-  key="$(printf '%s %s %s\n' "$base_key" "$(context_key "$name")" "$script_key" | sha256sum | cut -c1-16)"
+  key="$(printf '%s %s %s\n' "$base_key" "$(context_key "$name")" "$RECIPE" | sha256sum | cut -c1-16)"
   ref="localhost/spe-$name:$key"
   archive="$CACHE/$name-$key.tar"
   if [ ! -s "$archive" ]; then

@@ -114,6 +114,12 @@ def local_image_archives(images_dir: Path | None) -> dict[str, tuple[str, Path]]
     return out
 
 
+def tag(lay: NodeLayout, source: str, target: str) -> None:
+    proc = ctr(lay, "images", "tag", "--force", source, target)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ctr images tag {source} {target}: {proc.stderr.strip()}")
+
+
 def remove_images(lay: NodeLayout, refs: list[str]) -> None:
     if refs:
         ctr(lay, "images", "rm", *refs)

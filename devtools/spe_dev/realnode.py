@@ -210,9 +210,17 @@ class RealNode:
             nodeimages.import_archive(self.lay, archive)
             marker.touch()
             self.say(f"spe-dev: imported {ref} into the node's containerd in {time.monotonic() - t:.1f}s")
+        # A pod names an image by digest (repo@sha256:...): the CRI finds it only under that
+        # name, which a pull would have created and an import does not.
+        have = nodeimages.image_digests(self.lay)
+        for ref, _ in wanted.values():
+            by_digest = f"{ref.rsplit(':', 1)[0]}@{have.get(ref)}"
+            if ref in have and by_digest not in have:
+                nodeimages.tag(self.lay, ref, by_digest)
         current = {ref for ref, _ in wanted.values()}
-        stale = [r for r in have if r.startswith("localhost/spe-") and r not in current
-                 and any(r.rsplit(":", 1)[0] == c.rsplit(":", 1)[0] for c in current)]
+        keep = current | {f"{r.rsplit(':', 1)[0]}@{have[r]}" for r in current if r in have}
+        stale = [r for r in have if r.startswith("localhost/spe-") and r not in keep
+                 and any(r.split("@")[0].rsplit(":", 1)[0] == c.rsplit(":", 1)[0] for c in current)]
         nodeimages.remove_images(self.lay, stale)
         digests = nodeimages.image_digests(self.lay)
         self.lay.images_file.write_text(json.dumps({
@@ -298,8 +306,9 @@ class RealNode:
         return done
 
     def _cgroup_dirs(self) -> list[Path]:
+        """This node's cgroup in every hierarchy, v1 and the unified one (runc makes one there)."""
         out = []
-        for ctl in _cgroup_v1_dirs():
+        for ctl in _cgroup_v1_dirs(with_unified=True):
             d = ctl / self.lay.cgroup_root.lstrip("/")
             if d.is_dir():
                 out.append(d)
@@ -373,12 +382,18 @@ class RealNode:
         return total
 
 
-def _cgroup_v1_dirs() -> list[Path]:
+def _cgroup_v1_dirs(with_unified: bool = False) -> list[Path]:
+    """The roots of the cgroup hierarchies: each v1 controller's (and the hybrid layout's
+    unified one), or on a pure cgroup v2 machine the one root (not tested here: this VM is v1)."""
     if not CGROUP_FS.is_dir():
         return []
+    if (CGROUP_FS / "cgroup.controllers").exists():
+        return [CGROUP_FS]
     out = []
     for d in sorted(CGROUP_FS.iterdir()):
-        if d.is_dir() and not d.is_symlink() and d.name != "unified" and (d / "cgroup.procs").exists():
+        if d.name == "unified" and not with_unified:
+            continue
+        if d.is_dir() and not d.is_symlink() and (d / "cgroup.procs").exists():
             out.append(d)
     return out
 

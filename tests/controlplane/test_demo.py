@@ -16,8 +16,10 @@ DEMO_PORT_OFFSET = "300"  # clear of the dev cluster (0), the test cluster (100)
 
 def test_demo_brings_up_the_spe_and_stops_cleanly(tmp_path):
     home = tmp_path / "spe-dev-demo"
+    # The demo's real node starts without the project's images (importing them into a fresh
+    # containerd takes a minute and the demo's examples do not run them).
     env = {**os.environ, "SPE_DEV_HOME": str(home), "SPE_DEV_PORT_OFFSET": DEMO_PORT_OFFSET,
-           "SPE_DEMO_ONCE": "1", "SPE_WEBHOOK_PORT": "19743"}
+           "SPE_DEMO_ONCE": "1", "SPE_WEBHOOK_PORT": "19743", "SPE_IMAGES_CACHE": str(tmp_path / "no-images")}
     env.pop("KUBECONFIG", None)
     result = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh")], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=420)

@@ -59,7 +59,7 @@ class NodeEnv:
 
     def workspace(self, namespace: str, name: str = "ws") -> dict:
         body = f.workspace(name, namespace, namespace.removeprefix("spe-"), tool_name=self.tool, running=True,
-                           datasets=[self.dataset], cpu="200m", memory="1Gi")
+                           datasets=[self.dataset], cpu="500m", memory="1Gi")
         self.kube.create(body)
         return body
 
