@@ -26,6 +26,12 @@ mkdir -p "$CACHE"
 STORE=(--root "$CACHE/buildah/root" --runroot "$CACHE/buildah/run" --storage-driver overlay)
 b() { buildah "${STORE[@]}" "$@"; }
 export BUILDAH_ISOLATION=chroot
+# Leave no working container and no mount of buildah's storage behind.
+release_storage() {
+  b rm --all >/dev/null 2>&1 || true
+  grep -o " $CACHE/buildah/[^ ]*" /proc/self/mountinfo | sort -r | while read -r mp; do umount "$mp" 2>/dev/null || true; done
+}
+trap release_storage EXIT
 
 # Bump when the recipe below changes in a way that changes what it builds.
 RECIPE=1

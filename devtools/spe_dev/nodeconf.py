@@ -71,8 +71,14 @@ class NodeLayout:
         return self.dir / "containerd.toml"
 
     @property
+    def sock_dir(self) -> Path:
+        """containerd's sockets: a short path (a unix socket's path has at most 107 bytes, and a
+        test's home can be long); removed by `spe-dev down`."""
+        return Path("/run") / f"spe-{self.s.home_tag}"
+
+    @property
     def containerd_sock(self) -> Path:
-        return self.dir / "run" / "containerd.sock"
+        return self.sock_dir / "containerd.sock"
 
     @property
     def cni_conf_dir(self) -> Path:

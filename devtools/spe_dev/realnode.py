@@ -85,6 +85,12 @@ class RealNode:
         return any(c["type"] == "Ready" and c["status"] == "True"
                    for c in node.get("status", {}).get("conditions", []))
 
+    def _containerd_answers(self) -> bool:
+        try:
+            return nodeimages.ctr(self.lay, "version", timeout=10).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
     def firewall_synced(self) -> bool:
         proc = run_in(self.lay.netns, ["iptables", "-S", "FORWARD"])
         return proc.returncode == 0 and "KUBE-ROUTER-FORWARD" in proc.stdout
@@ -93,6 +99,11 @@ class RealNode:
         if os.geteuid() != 0:
             raise NodeError("the real node needs root (network namespaces, cgroups, containerd); "
                             "run as root or use `spe-dev up --no-real-node` (SPE_DEV_REAL_NODE=0)")
+        # The kubelet binds unix sockets under its root dir (pod-resources/<10 digits>).
+        longest = self.lay.kubelet_dir / "pod-resources" / ("0" * 10)
+        if len(str(longest)) > 104:
+            raise NodeError(f"the home {self.s.home} is too long a path for the kubelet's unix sockets "
+                            f"({longest} exceeds 104 bytes); choose a shorter SPE_DEV_HOME")
         missing = [p for p in DEBIAN_PROGRAMS if shutil.which(p) is None]
         if not Path(nodeconf.CNI_BIN_DIR, "bridge").exists():
             missing.append("containernetworking-plugins")
@@ -114,8 +125,7 @@ class RealNode:
             self._start("api-relay", nodeconf.relay_argv(self.lay), netns=False)
         if "containerd" not in running:
             self._start("containerd", ["containerd", "--config", str(self.lay.containerd_config)])
-            self._wait(lambda: nodeimages.ctr(self.lay, "version", timeout=5).returncode == 0,
-                       "containerd", deadline)
+            self._wait(self._containerd_answers, "containerd", deadline, log="containerd")
         self._images()
         if "kubelet" not in running:
             hostguard.register(self.s.home)
@@ -134,7 +144,7 @@ class RealNode:
 
     def _prepare(self, pki: Pki) -> dict[str, Path]:
         lay = self.lay
-        for d in (lay.dir / "run", lay.cni_conf_dir, lay.kubelet_dir, lay.dir / "pod-logs",
+        for d in (lay.sock_dir, lay.cni_conf_dir, lay.kubelet_dir, lay.dir / "pod-logs",
                   lay.dir / "kubeconfigs", lay.containerd_dir):
             d.mkdir(parents=True, exist_ok=True)
         kubeconfigs = {}
@@ -185,6 +195,12 @@ class RealNode:
             proc = run_in(lay.netns, ["sh", "-c", f"echo {value} > /proc/sys/{key}"])
             if proc.returncode != 0:
                 raise NodeError(f"setting {key} in {lay.netns}: {proc.stderr.strip()}")
+        # Fail closed: forwarded traffic that no rule accepts is dropped. kube-router accepts
+        # explicitly what the policies allow (its mark 0x20000) for every pod it knows, so a pod
+        # it has not seen yet (started while it is down) reaches nothing instead of everything.
+        proc = run_in(lay.netns, ["iptables", "-P", "FORWARD", "DROP"])
+        if proc.returncode != 0:
+            raise NodeError(f"iptables -P FORWARD DROP in {lay.netns}: {proc.stderr.strip()}")
 
     def _cgroups(self) -> None:
         for ctl in _cgroup_v1_dirs():
@@ -300,7 +316,7 @@ class RealNode:
             done.append(f"removed cgroups {lay.cgroup_root}")
         done += hostguard.release(self.s.home)
         # Per-run state (not the images or containerd's content store: they make the next up fast).
-        for d in (lay.kubelet_dir, lay.dir / "pod-logs", lay.dir / "cni" / "ipam",
+        for d in (lay.kubelet_dir, lay.dir / "pod-logs", lay.dir / "cni" / "ipam", lay.sock_dir,
                   lay.containerd_dir / "state", lay.containerd_dir / "runc"):
             shutil.rmtree(d, ignore_errors=True)
         return done

@@ -76,7 +76,7 @@ def test_gpu_pod_lands_on_the_l40s_node_and_runs(cluster, namespace):
     node = api.get(f"/api/v1/nodes/{pod['spec']['nodeName']}")
     assert node["metadata"]["labels"]["nvidia.com/gpu.product"] == L40S
     assert pod["spec"]["nodeName"] == "spe-gpu-l40s"
-    assert ipaddress.ip_address(pod["status"]["podIP"]) in LOOPBACK
+    assert ipaddress.ip_address(pod["status"]["podIP"]) in LAB
 
 
 def test_pod_asking_more_gpus_than_any_l40s_node_has_stays_unschedulable(cluster, namespace):

@@ -187,7 +187,7 @@ def world_writable_dir(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def node_env(cluster, real_node, spe_crds, storage_provisioner, operator, tmp_path_factory):
     from tests.workspace.helpers import Kube
 

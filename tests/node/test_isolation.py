@@ -248,10 +248,11 @@ def test_a_deleted_default_deny_is_restored(cluster, matrix):
     assert probe(cluster, m.ns, "ws-0", *internet) in BLOCKED
 
 
-def test_kube_router_killed_keeps_existing_rules(cluster, real_node, matrix):
+def test_kube_router_killed_fails_closed(cluster, real_node, matrix):
     """kube-router killed (SIGKILL): its iptables rules and ipsets stay in the node's namespace,
-    so existing pods stay isolated. A pod started while it is down has no rules of its own yet:
-    recorded here, see the README."""
+    so existing pods stay isolated; a pod started while it is down has no rules of its own yet,
+    and the node namespace's FORWARD policy (DROP, set by spe-dev) keeps it from reaching
+    anything until kube-router is back, which then applies the policies to it."""
     m = matrix
     s = cluster.settings
     table = ProcessTable(s.run_dir, s.log_dir)
@@ -271,12 +272,19 @@ def test_kube_router_killed_keeps_existing_rules(cluster, real_node, matrix):
                 labels={"spe.ehds.io/workspace": "late"})
         late = probe(cluster, m.ns, "late", *internet)
         print(f"kube-router down: existing workspace blocked; a pod started meanwhile -> fake internet: {late}")
+        assert late in BLOCKED
+        assert probe(cluster, m.control_ns, "control", *internet) == "open"  # the internet is there
     finally:
         up = subprocess.run([sys.executable, "-m", "spe_dev", "up"], capture_output=True, text=True, timeout=300,
                             env={**{k: v for k, v in os.environ.items() if not k.startswith("SPE_DEV_")},
                                  "SPE_DEV_HOME": str(s.home), "SPE_DEV_PORT_OFFSET": str(s.ports["apiserver"] - 36443)})
         assert up.returncode == 0, up.stdout + up.stderr
-    # Back up: the late pod is isolated again within a few seconds.
-    wait_for("kube-router's rules for the late pod", lambda: probe(cluster, m.ns, "late", *internet, timeout=1.0)
-             in BLOCKED, timeout=60, interval=1)
+    # Back up: kube-router applies the permit's policies to the late pod: the hub API opens,
+    # the internet stays shut.
+    t0 = time.monotonic()
+    wait_for("kube-router's rules for the late pod", lambda: probe(cluster, m.ns, "late", "tcp", m.ips["hub"],
+                                                                  m.hub_port, timeout=1.0) == "open",
+             timeout=60, interval=1)
+    print(f"late pod reaches the hub API {time.monotonic() - t0:.1f}s after kube-router's restart")
+    assert probe(cluster, m.ns, "late", *internet) in BLOCKED
     cluster.api().delete(f"/api/v1/namespaces/{m.ns}/pods/late")

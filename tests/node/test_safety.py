@@ -53,8 +53,16 @@ def route_problems(where: str, table: list[dict]) -> list[str]:
     return out
 
 
-def in_netns_path(path: str, *argv: str) -> str:
-    return subprocess.run(["nsenter", f"--net={path}", *argv], capture_output=True, text=True, check=True).stdout
+def in_netns_path(path: str, *argv: str) -> str | None:
+    """Output of ``argv`` in the network namespace bind-mounted at ``path``; None when that
+    namespace went away meanwhile (a pod of an earlier test being torn down)."""
+    proc = subprocess.run(["nsenter", f"--net={path}", *argv], capture_output=True, text=True)
+    if proc.returncode != 0:
+        with open("/proc/self/mountinfo") as fh:
+            if not any(f" {path} " in line for line in fh):
+                return None
+        raise AssertionError(f"nsenter --net={path} {' '.join(argv)}: {proc.stderr}")
+    return proc.stdout
 
 
 def pod_netns_paths(home: Path) -> list[str]:
@@ -101,13 +109,19 @@ def test_every_namespace_the_suite_made_stays_in_the_lab_range(cluster, real_nod
     # Every pod's namespace.
     pods = pod_netns_paths(cluster.home)
     assert pods, "no pod network namespace found under the home"
+    checked = 0
     for path in pods:
-        for link in json.loads(in_netns_path(path, "ip", "-j", "addr") or "[]"):
+        addrs = in_netns_path(path, "ip", "-j", "addr")
+        if addrs is None:
+            continue
+        for link in json.loads(addrs or "[]"):
             for a in link.get("addr_info", []):
                 if not allowed(f"{a['local']}/{a['prefixlen']}"):
                     problems.append(f"pod namespace {path}: {a['local']} on {link['ifname']}")
         problems += route_problems(f"pod namespace {path}", json.loads(
             in_netns_path(path, "ip", "-j", "-4", "route", "show", "table", "all") or "[]"))
+        checked += 1
+    assert checked, "no live pod network namespace checked"
     assert not problems, "\n".join(problems)
     # Forwarding of spe-dev's namespace is untouched; no NAT there.
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == cluster.outer_ip_forward
