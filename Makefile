@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(CACHE)/venv-$(shell sha256sum pyproject.toml | cut -c1-16).stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv controlplane test demo crds clean-cache help
+.PHONY: all venv controlplane images test demo crds clean-cache help
 
 all: test
 
@@ -29,6 +29,12 @@ venv: $(VENV_STAMP)
 controlplane:
 	@bash tests/controlplane/build.sh
 
+# The project's images for spe-dev's real node (mmdebstrap base + buildah, no Docker engine);
+# needs the Debian packages of scripts/deps.d/node.sh. Built before the tests: registries are
+# unreachable from inside the test run.
+images:
+	@bash images/build-local.sh
+
 crds: venv
 	$(VENV)/bin/spe-operator crds
 	$(VENV)/bin/spe-operator crds -o manifests/base/crds
@@ -37,6 +43,7 @@ crds: venv
 # of its own with only loopback up (scripts/in-netns.sh): the suite cannot reach off the machine.
 test: venv controlplane
 	bash scripts/test-deps.sh
+	bash images/build-local.sh
 	$(VENV)/bin/lint-imports
 	bash scripts/in-netns.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 

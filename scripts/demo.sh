@@ -5,11 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
-echo "==> starting the local control plane (spe-dev up)"
-kubeconfig_line=$($BIN/spe-dev up | tee /dev/stderr | grep '^export KUBECONFIG=')
-eval "$kubeconfig_line"
-kubectl() { $BIN/spe-dev kubectl "$@"; }
-
 operator_pid=""
 cleanup() {
   trap - INT TERM EXIT
@@ -19,6 +14,11 @@ cleanup() {
   $BIN/spe-dev down || true
 }
 trap cleanup INT TERM EXIT
+
+echo "==> starting the local control plane (spe-dev up)"
+kubeconfig_line=$($BIN/spe-dev up | tee /dev/stderr | grep '^export KUBECONFIG=')
+eval "$kubeconfig_line"
+kubectl() { $BIN/spe-dev kubectl "$@"; }
 
 echo "==> installing the CRDs, the spe-system namespace, service accounts and RBAC"
 # The operator runs on this machine (not as the Deployment in manifests/base/operator.yaml), so

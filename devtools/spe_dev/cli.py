@@ -1,13 +1,18 @@
 """`spe-dev`: the local Kubernetes control plane for development and tests.
 
-    spe-dev up [--fresh]     start etcd, kube-apiserver, kube-controller-manager, kube-scheduler
-                             and kwok in the background (idempotent); prints `export KUBECONFIG=...`
-    spe-dev down [--purge]   stop every process spe-dev started for this home (only those)
+    spe-dev up [--fresh] [--no-real-node]
+                             start etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+                             and kwok in the background, then the real node spe-node-1
+                             (containerd, kubelet, kube-proxy, kube-router in a network namespace
+                             of its own); idempotent; prints `export KUBECONFIG=...`
+    spe-dev down [--purge]   stop every process spe-dev started for this home (only those) and
+                             remove the real node's namespace, interfaces, mounts and cgroups
     spe-dev status           show the processes, their health and memory
     spe-dev kubectl ARGS...  run the kubectl built with the control plane against it
 
 State lives in $SPE_DEV_HOME (default <repo>/.cache/spe-dev). Ports default to fixed loopback
 ports, shifted by $SPE_DEV_PORT_OFFSET or set one by one with $SPE_DEV_<COMPONENT>_PORT.
+SPE_DEV_REAL_NODE=0 (or --no-real-node) runs the kwok nodes only (no root needed).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 
 from .cluster import ControlPlane, SpeDevError, effective_settings
 from .settings import Settings
@@ -34,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the local control plane (idempotent)")
     up.add_argument("--fresh", action="store_true", help="start from an empty etcd when nothing runs")
+    up.add_argument("--no-real-node", action="store_true",
+                    help="kwok's fake nodes only, no real node (same as SPE_DEV_REAL_NODE=0)")
     down = sub.add_parser("down", help="stop the local control plane")
     down.add_argument("--purge", action="store_true", help="also delete the etcd data")
     sub.add_parser("status", help="show the state of the local control plane")
@@ -42,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        cp = ControlPlane(Settings.from_env(), say=_say)
+        settings = Settings.from_env()
+        if getattr(args, "no_real_node", False):
+            settings = replace(settings, real_node=False)
+        cp = ControlPlane(settings, say=_say)
     except RuntimeError as err:
         print(f"spe-dev: error: {err}", file=sys.stderr)
         return 1

@@ -21,7 +21,8 @@ from .kubeconfig import write_kubeconfig
 from .nodes import NODES, node_manifest
 from .pki import Pki, ensure_pki
 from .procs import ProcessTable, rss_kib
-from .settings import LOOPBACK, SERVICE_CIDR, Settings
+from .realnode import NodeError, RealNode
+from .settings import LOOPBACK, REAL_NODE_NAME, SERVICE_CIDR, Settings
 
 Say = Callable[[str], None]
 
@@ -60,7 +61,9 @@ def effective_settings(s: Settings) -> Settings:
         return s
     table = ProcessTable(s.run_dir, s.log_dir)
     if any(table.running(name) for name in components.ORDER):
-        return replace(s, ports={**s.ports, **saved.get("ports", {})})
+        return replace(s, ports={**s.ports, **saved.get("ports", {})},
+                       real_node=saved.get("real_node", s.real_node),
+                       node_slot=saved.get("node_slot", s.node_slot))
     return s
 
 
@@ -100,6 +103,10 @@ class ControlPlane:
         self.say = say
         self.table = ProcessTable(settings.run_dir, settings.log_dir)
 
+    @property
+    def node(self) -> RealNode:
+        return RealNode(self.s, self.table, say=self.say)
+
     # ----- inspection -----------------------------------------------------------------
 
     def running(self) -> dict[str, int]:
@@ -131,7 +138,13 @@ class ControlPlane:
         return False
 
     def is_up(self) -> bool:
-        return len(self.running()) == len(components.ORDER) and self.healthy("kube-apiserver")
+        if not (len(self.running()) == len(components.ORDER) and self.healthy("kube-apiserver")):
+            return False
+        return not self.s.real_node or self._node_up()
+
+    def _node_up(self) -> bool:
+        from .realnode import ORDER as NODE_ORDER
+        return len(self.node.running()) == len(NODE_ORDER) and self.node.ready(admin_api(self.s))
 
     def export_line(self) -> str:
         return f"export KUBECONFIG={self.s.admin_kubeconfig}"
@@ -145,13 +158,20 @@ class ControlPlane:
                 f"control-plane binaries missing in {self.s.bin_dir}: {', '.join(missing)}; "
                 "run `make controlplane` first"
             )
+        if self.s.real_node:
+            try:
+                self.node.preflight()
+            except NodeError as err:
+                raise SpeDevError(str(err)) from err
         t0 = time.monotonic()
         with home_lock(self.s.home):
             self.s = effective_settings(self.s)
             self.table = ProcessTable(self.s.run_dir, self.s.log_dir)
             running = self.running()
-            if len(running) == len(components.ORDER) and self.healthy("kube-apiserver"):
-                pids = " ".join(f"{n}={p}" for n, p in running.items())
+            if len(running) == len(components.ORDER) and self.healthy("kube-apiserver") and (
+                    not self.s.real_node or self._node_up()):
+                pids = " ".join(f"{n}={p}" for n, p in {**running, **(
+                    self.node.running() if self.s.real_node else {})}.items())
                 self.say(f"spe-dev: already running ({pids})")
                 self.say(self.export_line())
                 return
@@ -180,6 +200,11 @@ class ControlPlane:
                 if name == "kube-apiserver":
                     self._create_nodes()
             self._wait_cluster_ready(deadline)
+            if self.s.real_node:
+                try:
+                    self.node.up(pki, admin_api(self.s), deadline)
+                except (NodeError, OSError, RuntimeError) as err:
+                    raise SpeDevError(f"real node {REAL_NODE_NAME}: {err}") from err
         self.say(f"spe-dev: control plane ready in {time.monotonic() - t0:.1f}s ({self.s.server})")
         self.say(self.export_line())
 
@@ -187,12 +212,13 @@ class ControlPlane:
         s = self.s
         for d in (s.run_dir, s.log_dir, s.home / "kubeconfigs"):
             d.mkdir(parents=True, exist_ok=True)
-        pki = ensure_pki(s.pki, first_service_ip())
+        pki = ensure_pki(s.pki, first_service_ip(), (s.node_plan.outer_ip,) if s.real_node else ())
         write_kubeconfig(s.admin_kubeconfig, s.server, pki, "admin")
         for stem in ("controller-manager", "scheduler", "kwok"):
             write_kubeconfig(s.kubeconfig_for(stem), s.server, pki, stem)
         _state_file(s).write_text(json.dumps({"ports": s.ports, "server": s.server,
-                                              "bin_dir": str(s.bin_dir)}, indent=2))
+                                              "bin_dir": str(s.bin_dir), "real_node": s.real_node,
+                                              "node_slot": s.node_slot}, indent=2))
         return pki
 
     def _ports_of(self, name: str) -> list[int]:
@@ -284,6 +310,11 @@ class ControlPlane:
     def down(self, purge: bool = False) -> list[str]:
         stopped = []
         with home_lock(self.s.home):
+            # The real node first (whether or not this invocation asked for one: a node left
+            # from an earlier `up` is always taken down).
+            for line in self.node.down():
+                self.say(f"spe-dev: node: {line}")
+                stopped.append(line)
             for name in reversed(components.ORDER):
                 if self.table.stop(name):
                     stopped.append(name)
@@ -313,6 +344,12 @@ class ControlPlane:
             health = "healthy" if self.healthy(name) else "UNHEALTHY"
             all_up = all_up and health == "healthy"
             lines.append(f"{name:<24} pid {rec.pid:<8} {health:<10} rss {rss / 1024:7.1f} MiB")
+        if self.s.real_node:
+            node_ok, node_lines, node_total = self.node.status_lines()
+            lines.append(f"real node {REAL_NODE_NAME} (netns {self.node.lay.netns}):")
+            lines += node_lines
+            total += node_total
+            all_up = all_up and node_ok
         lines.append(f"{'total rss':<24} {'':<12} {'':<10} rss {total / 1024:7.1f} MiB")
         if all_up:
             lines.append(f"server: {self.s.server}")

@@ -17,6 +17,9 @@ ADMISSION_PLUGINS = (
     "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "PodSecurity",
     "DefaultStorageClass", "DefaultTolerationSeconds", "Priority", "ResourceQuota",
     "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ValidatingAdmissionPolicy",
+    # A namespace's annotations may pin its pods to nodes and give them tolerations: the node
+    # tests put their pods on the real (tainted) node this way, leaving the pod specs unchanged.
+    "PodNodeSelector", "PodTolerationRestriction",
 )
 
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -42,12 +45,22 @@ def etcd_argv(s: Settings) -> list[str]:
     ]
 
 
+def _endpoint_args(s: Settings) -> list[str]:
+    if s.real_node:
+        # Pods of the real node reach the API server through the `kubernetes` Service: its
+        # endpoint is the relay on spe-dev's end of the node's veth (same port as the server).
+        return [f"--advertise-address={s.node_plan.outer_ip}"]
+    # Without the real node nothing could reach an advertised address; Endpoints validation
+    # refuses loopback ones, so publish no endpoint for the `kubernetes` Service at all.
+    return [f"--advertise-address={LOOPBACK}", "--endpoint-reconciler-type=none"]
+
+
 def apiserver_argv(s: Settings, pki: Pki) -> list[str]:
     return [
         str(s.binary("kube-apiserver")),
         f"--etcd-servers=http://{LOOPBACK}:{s.ports['etcd']}",
         f"--bind-address={LOOPBACK}",
-        f"--advertise-address={LOOPBACK}",
+        *_endpoint_args(s),
         f"--secure-port={s.ports['apiserver']}",
         f"--tls-cert-file={pki.cert('apiserver')}",
         f"--tls-private-key-file={pki.key('apiserver')}",
@@ -70,12 +83,8 @@ def apiserver_argv(s: Settings, pki: Pki) -> list[str]:
         f"--service-account-issuer={SA_ISSUER}",
         f"--service-account-key-file={pki.sa_pub}",
         f"--service-account-signing-key-file={pki.sa_key}",
-        # Service ClusterIPs are loopback too; nothing ever dials them here (no kube-proxy).
+        # ClusterIPs in 198.19.192.0/18: kube-proxy routes them on the real node only.
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # The API server would publish its advertise address as the endpoints of the
-        # `kubernetes` Service, and Endpoints validation refuses loopback addresses; nothing in
-        # this cluster reaches the API server through that Service, so publish nothing.
-        "--endpoint-reconciler-type=none",
         "--allow-privileged=true",
         "--profiling=false",
         "--event-ttl=1h",
@@ -103,11 +112,9 @@ def controller_manager_argv(s: Settings, pki: Pki) -> list[str]:
         str(s.binary("kube-controller-manager")),
         *_component_common(s, "controller-manager", "controller_manager"),
         # Every default controller (garbage collector, namespace, job, statefulset, replicaset,
-        # resourcequota, serviceaccount, serviceaccount-token, node lifecycle, ...) except the
-        # endpoint controllers: pod IPs here are loopback, which Endpoints and EndpointSlice
-        # validation refuse, so they could only fail and retry. Nothing routes to Services in
-        # this cluster (no kube-proxy), so Services simply have no EndpointSlices.
-        "--controllers=*,-endpoints-controller,-endpointslice-controller,-endpointslice-mirroring-controller",
+        # resourcequota, serviceaccount, serviceaccount-token, node lifecycle, endpointslice,
+        # ...) except the legacy Endpoints ones: kube-proxy reads EndpointSlices only.
+        "--controllers=*,-endpoints-controller,-endpointslice-mirroring-controller",
         "--use-service-account-credentials=true",
         # Client rate limits of a busy production control plane rather than the library
         # defaults (20 qps): with 1,000 workspaces the claims, PVs and pods the controllers
@@ -120,7 +127,7 @@ def controller_manager_argv(s: Settings, pki: Pki) -> list[str]:
         f"--cluster-signing-key-file={pki.ca_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--cluster-name=spe-dev",
-        # Nodes get their (loopback) podCIDRs from spe-dev, not from node IPAM.
+        # Nodes get their podCIDRs from spe-dev, not from node IPAM.
         "--allocate-node-cidrs=false",
     ]
 

@@ -1,7 +1,8 @@
 """The fake nodes of the local cluster (pure builders; kwok plays their kubelets).
 
 kwok manages the nodes that carry the annotation below. Each node gets its own loopback
-InternalIP and a loopback podCIDR, so every node and pod address is in 127.0.0.0/8.
+InternalIP (kwok serves their kubelet API on loopback) and a podCIDR in 198.19.N.0/24: fake pod
+IPs that no interface holds (EndpointSlices refuse loopback addresses).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 @dataclass(frozen=True)
 class FakeNode:
     name: str
-    index: int  # 1..254: InternalIP 127.0.1.<index>, podCIDR 127.1.<index>.0/24
+    index: int  # 1..127: InternalIP 127.0.1.<index>, podCIDR 198.19.<index>.0/24
     cpu: str = "16"
     memory: str = "64Gi"
     gpus: int = 0
@@ -31,7 +32,7 @@ class FakeNode:
 
     @property
     def pod_cidr(self) -> str:
-        return f"127.1.{self.index}.0/24"
+        return f"198.19.{self.index}.0/24"
 
 
 NODES = (

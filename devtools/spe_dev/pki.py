@@ -28,8 +28,14 @@ CLIENTS = {
     # kwok plays the kubelet of every fake node (node and pod status, leases, pod deletion);
     # in this throw-away cluster it gets cluster-admin rights through system:masters.
     "kwok": ("spe-dev:kwok", "system:masters"),
-    # The API server's own client certificate towards kubelets (kwok's server).
+    # The API server's own client certificate towards kubelets (kwok's server, the real node).
     "apiserver-kubelet-client": ("spe-dev:apiserver-kubelet-client", "system:masters"),
+    # The real node: its kubelet (Node authorizer + NodeRestriction apply), kube-proxy (the
+    # bootstrap role system:node-proxier), and kube-router, which reads pods, namespaces, nodes
+    # and NetworkPolicies cluster-wide (admin in this throw-away cluster, like kwok).
+    "kubelet-spe-node-1": ("system:node:spe-node-1", "system:nodes"),
+    "kube-proxy": ("system:kube-proxy", None),
+    "kube-router": ("spe-dev:kube-router", "system:masters"),
 }
 
 FRONT_PROXY_CLIENT = "front-proxy-client"
@@ -166,8 +172,21 @@ def _new_ca(pki: Pki, stem: str, cn: str) -> None:
             leaf.unlink()
 
 
-def ensure_pki(directory: Path, service_ip: str) -> Pki:
-    """Create whatever of the PKI is missing under ``directory``; return its paths."""
+def _covers(cert_path: Path, ips: tuple[str, ...]) -> bool:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    have = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    return set(ips) <= have
+
+
+def ensure_pki(directory: Path, service_ip: str, extra_ips: tuple[str, ...] = ()) -> Pki:
+    """Create whatever of the PKI is missing under ``directory``; return its paths.
+
+    The API server's certificate covers 127.0.0.1, the `kubernetes` Service's ClusterIP and
+    ``extra_ips`` (the relay pods dial); one that lacks any of them is issued anew."""
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     pki = Pki(directory)
@@ -175,9 +194,10 @@ def ensure_pki(directory: Path, service_ip: str) -> Pki:
         if not (pki.cert(ca).exists() and pki.key(ca).exists()):
             _new_ca(pki, ca, cn)
 
-    if not pki.cert("apiserver").exists():
+    ips = ("127.0.0.1", service_ip, *extra_ips)
+    if not pki.cert("apiserver").exists() or not _covers(pki.cert("apiserver"), ips):
         sans = [x509.DNSName(d) for d in SERVING_DNS]
-        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", service_ip)]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         _leaf(pki, "apiserver", _name("kube-apiserver"), server=True, sans=sans)
 
     for stem, (cn, org) in CLIENTS.items():

@@ -102,8 +102,9 @@ class ProcessTable:
         return out
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> Record:
-        """Start ``argv`` detached (own session, stdin closed, output to the log file)."""
+              cwd: Path | None = None, preexec_fn=None) -> Record:
+        """Start ``argv`` detached (own session, stdin closed, output to the log file);
+        ``preexec_fn`` runs in the child before exec (e.g. to enter a network namespace)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path(name), "ab")
@@ -112,7 +113,7 @@ class ProcessTable:
             log.flush()
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, env=env, cwd=cwd, close_fds=True,
+                start_new_session=True, env=env, cwd=cwd, close_fds=True, preexec_fn=preexec_fn,
             )
         finally:
             log.close()

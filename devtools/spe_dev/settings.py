@@ -20,6 +20,7 @@ BUILD_KEY_FILES = (
     "kube/go.mod", "kube/go.sum", "kube/main.go",
     "etcd/go.mod", "etcd/go.sum", "etcd/main.go",
     "kwok/go.mod", "kwok/go.sum", "kwok/tools.go",
+    "kube-router/go.mod", "kube-router/go.sum", "kube-router/tools.go",
     "build.sh",
 )
 
@@ -34,14 +35,58 @@ DEFAULT_PORTS = {
     "kwok": 30250,
 }
 
-# Address plan. Everything any process could dial stays in 127.0.0.0/8:
-#   127.0.0.1      bind address of every component, kwok's default node IP
-#   127.0.1.N      InternalIP of fake node N
-#   127.1.N.0/24   podCIDR of fake node N (kwok hands pod IPs out of it)
-#   127.1.0.0/24   kwok's fallback pod CIDR, for a node without podCIDR
-#   127.2.0.0/16   service ClusterIPs
-SERVICE_CIDR = "127.2.0.0/16"
-KWOK_FALLBACK_POD_CIDR = "127.1.0.0/24"
+# Address plan. Every listening socket of the control plane is on 127.0.0.1; every other
+# address is in 198.18.0.0/15 (RFC 2544's benchmarking range, never routed on the internet),
+# held only by interfaces spe-dev creates (see node_plan below), and the namespace spe-dev runs
+# in holds a blackhole route for the whole range:
+#   127.0.0.1         bind address of every component, kwok's default node IP
+#   127.0.1.N         InternalIP of fake node N (kwok serves their kubelet API on loopback)
+#   198.19.N.0/24     podCIDR of fake node N (kwok hands fake pod IPs out of it; no interface
+#                     holds them, so EndpointSlices may list them and nothing can reach them)
+#   198.19.0.0/24     kwok's fallback pod CIDR, for a node without podCIDR
+#   198.19.192.0/18   service ClusterIPs (kube-proxy on the real node routes them)
+#   198.18.0.0/17     the real node, slot n (node_plan)
+LAB_NET = "198.18.0.0/15"
+SERVICE_CIDR = "198.19.192.0/18"
+KWOK_FALLBACK_POD_CIDR = "198.19.0.0/24"
+REAL_NODE_NAME = "spe-node-1"
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """Addresses of the real node of one spe-dev home (slot 0..63, from the port offset):
+
+    pod_cidr     198.18.n.0/24       pods of the real node (bridge cni0 holds .1)
+    link         198.18.(64+n).0/30  veth between spe-dev's namespace (.1: the API relay and the
+                                     API server's advertised address) and the node's (.2: node IP)
+    inet         198.18.(128+n).0/24 a test's "fake internet" namespace, linked to the node's
+    """
+
+    slot: int
+
+    @property
+    def pod_cidr(self) -> str:
+        return f"198.18.{self.slot}.0/24"
+
+    @property
+    def pod_gateway(self) -> str:
+        return f"198.18.{self.slot}.1"
+
+    @property
+    def outer_ip(self) -> str:
+        return f"198.18.{64 + self.slot}.1"
+
+    @property
+    def node_ip(self) -> str:
+        return f"198.18.{64 + self.slot}.2"
+
+    @property
+    def link_prefix(self) -> int:
+        return 30
+
+    @property
+    def inet_cidr(self) -> str:
+        return f"198.18.{128 + self.slot}.0/24"
 
 
 def repo_root() -> Path:
@@ -68,6 +113,13 @@ class Settings:
     bin_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
     ready_timeout: float = 240.0
+    # The real worker node (containerd + kubelet in a network namespace of its own) beside the
+    # kwok nodes; SPE_DEV_REAL_NODE=0 (or `spe-dev up --no-real-node`) runs kwok only.
+    real_node: bool = True
+    node_slot: int = 0
+    # Where images/build-local.sh leaves the project's images (index.json + docker-archives);
+    # the real node imports them into its containerd.
+    images_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -91,7 +143,19 @@ class Settings:
             for name, default in DEFAULT_PORTS.items()
         }
         timeout = float(env.get("SPE_DEV_READY_TIMEOUT", "240"))
-        return cls(home=home, bin_dir=bin_dir, ports=ports, ready_timeout=timeout)
+        real_node = env.get("SPE_DEV_REAL_NODE", "1").strip().lower() not in ("0", "false", "no", "off", "")
+        slot = int(env.get("SPE_DEV_NODE_SLOT") or (offset // 100) % 64)
+        if not 0 <= slot < 64:
+            raise RuntimeError(f"SPE_DEV_NODE_SLOT={slot} is out of range (0..63)")
+        if env.get("SPE_IMAGES_CACHE"):
+            images_dir = Path(env["SPE_IMAGES_CACHE"]).resolve()
+        else:
+            try:
+                images_dir = (root or repo_root()) / ".cache" / "images"
+            except RuntimeError:
+                images_dir = None
+        return cls(home=home, bin_dir=bin_dir, ports=ports, ready_timeout=timeout,
+                   real_node=real_node, node_slot=slot, images_dir=images_dir)
 
     # Layout of the state directory.
     @property
@@ -124,6 +188,23 @@ class Settings:
     def binary(self, name: str) -> Path:
         return self.bin_dir / name
 
+    @property
+    def node_dir(self) -> Path:
+        """State of the real node (containerd, kubelet, CNI), under the home."""
+        return self.home / "node"
+
+    @property
+    def node_plan(self) -> NodePlan:
+        return NodePlan(self.node_slot)
+
+    @property
+    def home_tag(self) -> str:
+        """Six hex digits naming this home's network namespaces, interfaces and cgroups, which are
+        machine-wide names: two homes never share one."""
+        return hashlib.sha256(str(self.home).encode()).hexdigest()[:6]
+
     def missing_binaries(self) -> list[str]:
-        names = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
+        names = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"]
+        if self.real_node:
+            names += ["kubelet", "kube-proxy", "kube-router"]
         return [n for n in names if not os.access(self.binary(n), os.X_OK)]

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the local control plane of the test suite from published Go modules:
-#   kube  - one multi-call binary: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+#   kube  - one multi-call binary: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+#           kubelet, kube-proxy (the last two run spe-dev's real node)
 #   etcd  - etcd 3.6 (go.etcd.io/etcd/server/v3)
 #   kwok  - sigs.k8s.io/kwok (fake nodes)
+#   kube-router - github.com/cloudnativelabs/kube-router/v2 (NetworkPolicy on the real node)
 # Output: .cache/controlplane/<key>/bin/, where <key> hashes the module files and this script,
 # so an unchanged tree builds nothing. Go's own build and module caches stay in their default
 # places, so a rebuild on the same machine after a change is warm.
@@ -20,12 +22,13 @@ JOBS="${GO_BUILD_P:-2}"
 log() { printf '[controlplane] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# The key must match devtools/spe_dev/paths.py (same files, same order, sha256 of the
+# The key must match devtools/spe_dev/settings.py (same files, same order, sha256 of the
 # concatenation, first 16 hex digits).
 KEY_FILES=(
   kube/go.mod kube/go.sum kube/main.go
   etcd/go.mod etcd/go.sum etcd/main.go
   kwok/go.mod kwok/go.sum kwok/tools.go
+  kube-router/go.mod kube-router/go.sum kube-router/tools.go
   build.sh
 )
 key="$(cd "$HERE" && cat "${KEY_FILES[@]}" | sha256sum | cut -c1-16)"
@@ -87,7 +90,7 @@ done
 
 run_build kube "$HERE/kube" "$OUT.tmp/log/kube.log" \
   go build -v -p "$JOBS" -trimpath -ldflags "$ldflags" -o "$TMPBIN/kube" .
-for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+for name in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
   ln -sf kube "$TMPBIN/$name"
 done
 
@@ -97,13 +100,22 @@ run_build etcd "$HERE/etcd" "$OUT.tmp/log/etcd.log" \
 run_build kwok "$HERE/kwok" "$OUT.tmp/log/kwok.log" \
   go build -v -p "$JOBS" -trimpath -ldflags "-s -w" -o "$TMPBIN/kwok" sigs.k8s.io/kwok/cmd/kwok
 
+run_build kube-router "$HERE/kube-router" "$OUT.tmp/log/kube-router.log" \
+  go build -v -p "$JOBS" -trimpath -ldflags "-s -w" -o "$TMPBIN/kube-router" \
+  github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+
 # Smoke-check what was built before declaring it complete.
 "$TMPBIN/kubectl" version --client >/dev/null || die "built kubectl does not run"
 "$TMPBIN/etcd" --version >/dev/null || die "built etcd does not run"
 "$TMPBIN/kwok" --version >/dev/null 2>&1 || "$TMPBIN/kwok" --help >/dev/null || die "built kwok does not run"
+"$TMPBIN/kubelet" --version >/dev/null || die "built kubelet does not run"
+"$TMPBIN/kube-proxy" --version >/dev/null || die "built kube-proxy does not run"
+"$TMPBIN/kube-router" --version >/dev/null 2>&1 || die "built kube-router does not run"
 
 printf '%s\n' "kubernetes=$kver" "etcd=$(cd "$HERE/etcd" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)" \
-  "kwok=$(cd "$HERE/kwok" && go list -m -f '{{.Version}}' sigs.k8s.io/kwok)" >"$OUT.tmp/versions"
+  "kwok=$(cd "$HERE/kwok" && go list -m -f '{{.Version}}' sigs.k8s.io/kwok)" \
+  "kube-router=$(cd "$HERE/kube-router" && go list -m -f '{{.Version}}' github.com/cloudnativelabs/kube-router/v2)" \
+  >"$OUT.tmp/versions"
 touch "$OUT.tmp/complete"
 rm -rf "$OUT"
 mv "$OUT.tmp" "$OUT"

@@ -14,6 +14,7 @@ from tests.fixtures.waiting import wait_for
 pytestmark = pytest.mark.controlplane
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+LAB = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544: spe-dev's non-loopback addresses
 L40S = "NVIDIA-L40S"
 
 
@@ -75,7 +76,7 @@ def test_gpu_pod_lands_on_the_l40s_node_and_runs(cluster, namespace):
     node = api.get(f"/api/v1/nodes/{pod['spec']['nodeName']}")
     assert node["metadata"]["labels"]["nvidia.com/gpu.product"] == L40S
     assert pod["spec"]["nodeName"] == "spe-gpu-l40s"
-    assert ipaddress.ip_address(pod["status"]["podIP"]) in LOOPBACK
+    assert ipaddress.ip_address(pod["status"]["podIP"]) in LAB
 
 
 def test_pod_asking_more_gpus_than_any_l40s_node_has_stays_unschedulable(cluster, namespace):
@@ -183,7 +184,9 @@ def test_service_account_with_a_narrow_role_is_refused_outside_it(cluster, names
         assert f"system:serviceaccount:{namespace}:narrow" in json.loads(body)["message"]
 
 
-def test_every_node_and_pod_address_is_loopback(cluster, namespace):
+def test_every_node_and_pod_address_is_loopback_or_lab(cluster, namespace):
+    """Node addresses: loopback (kwok) or the real node's IP in 198.18.0.0/15; pod, podCIDR and
+    Service addresses in 198.18.0.0/15 (kwok's fake pod IPs, the real node's pods, ClusterIPs)."""
     api = cluster.api()
     # At least one running pod of our own, so the pod check cannot pass vacuously.
     api.create(f"/api/v1/namespaces/{namespace}/pods", {
@@ -203,9 +206,10 @@ def test_every_node_and_pod_address_is_loopback(cluster, namespace):
             if addr["type"] == "Hostname":
                 assert addr["address"] == name  # a bare node name: resolves nowhere
             else:
-                assert ipaddress.ip_address(addr["address"]) in LOOPBACK, (name, addr)
+                assert ipaddress.ip_address(addr["address"]) in LOOPBACK or \
+                    ipaddress.ip_address(addr["address"]) in LAB, (name, addr)
         for cidr in node["spec"].get("podCIDRs", []):
-            assert ipaddress.ip_network(cidr).subnet_of(LOOPBACK), (name, cidr)
+            assert ipaddress.ip_network(cidr).subnet_of(LAB), (name, cidr)
 
     pods = api.get("/api/v1/pods")["items"]
     with_ip = [p for p in pods if p["status"].get("podIP")]
@@ -214,9 +218,10 @@ def test_every_node_and_pod_address_is_loopback(cluster, namespace):
         ips = [pod["status"]["podIP"], pod["status"].get("hostIP")]
         ips += [i["ip"] for i in pod["status"].get("podIPs", []) + pod["status"].get("hostIPs", [])]
         for ip in filter(None, ips):
-            assert ipaddress.ip_address(ip) in LOOPBACK, (pod["metadata"]["namespace"], pod["metadata"]["name"], ip)
+            addr = ipaddress.ip_address(ip)
+            assert addr in LOOPBACK or addr in LAB, (pod["metadata"]["namespace"], pod["metadata"]["name"], ip)
 
     for svc in api.get("/api/v1/services")["items"]:
         for ip in svc["spec"].get("clusterIPs", []):
             if ip != "None":
-                assert ipaddress.ip_address(ip) in LOOPBACK, (svc["metadata"]["name"], ip)
+                assert ipaddress.ip_address(ip) in LAB, (svc["metadata"]["name"], ip)

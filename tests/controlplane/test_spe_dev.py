@@ -52,7 +52,10 @@ def test_up_is_idempotent_and_down_leaves_no_process(cluster):
     home = repo_root() / ".cache" / f"spe-dev-lifecycle-{os.getpid()}"
     shutil.rmtree(home, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPE_DEV_")}
-    env.update(SPE_DEV_HOME=str(home), SPE_DEV_PORT_OFFSET=str(_free_offset()), SPE_DEV_READY_TIMEOUT="300")
+    # The control plane's lifecycle, kwok only: tests/node/test_safety.py does the same with the
+    # real node.
+    env.update(SPE_DEV_HOME=str(home), SPE_DEV_PORT_OFFSET=str(_free_offset()), SPE_DEV_READY_TIMEOUT="300",
+               SPE_DEV_REAL_NODE="0")
     try:
         t0 = time.monotonic()
         first = _spe_dev(env, "up")

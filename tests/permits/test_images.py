@@ -36,10 +36,19 @@ def lint(path: Path) -> list[str]:
     problems = []
     ins = instructions(path)
     stages: set[str] = set()
+    # Build arguments declared before the first FROM may name the base (FROM ${BASE_IMAGE}):
+    # their default is what a release builds from, so the default is what must be pinned.
+    global_args: dict[str, str] = {}
+    for word, args in ins:
+        if word == "FROM":
+            break
+        if word == "ARG" and "=" in args:
+            key, _, value = args.partition("=")
+            global_args[key.strip()] = value.strip()
     for word, args in ins:
         if word == "FROM":
             parts = [p for p in args.split() if not p.startswith("--")]
-            image = parts[0]
+            image = re.sub(r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), m.group(0)), parts[0])
             earlier = image.lower() in stages
             if len(parts) >= 3 and parts[1].upper() == "AS":
                 stages.add(parts[2].lower())

@@ -1,10 +1,11 @@
-// Command kube is one multi-call binary for the local control plane of the test suite.
-// It runs as kube-apiserver, kube-controller-manager, kube-scheduler or kubectl depending
-// on the name it is invoked by (build.sh creates the symlinks), so the four share one
-// link step and one copy of the Kubernetes libraries on disk.
+// Command kube is one multi-call binary for the local cluster of the test suite.
+// It runs as kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet or
+// kube-proxy depending on the name it is invoked by (build.sh creates the symlinks), so the
+// six share one link step and one copy of the Kubernetes libraries on disk.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,10 +21,13 @@ import (
 	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
-const usage = "usage: invoke as kube-apiserver, kube-controller-manager, kube-scheduler or kubectl " +
+const usage = "usage: invoke as kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, " +
+	"kubelet or kube-proxy " +
 	"(symlink), or as `kube <name> ARGS...`"
 
 func main() {
@@ -45,6 +49,10 @@ func main() {
 		os.Exit(cli.Run(controllermanager.NewControllerManagerCommand()))
 	case "kube-scheduler":
 		os.Exit(cli.Run(scheduler.NewSchedulerCommand()))
+	case "kubelet":
+		os.Exit(cli.Run(kubelet.NewKubeletCommand(context.Background())))
+	case "kube-proxy":
+		os.Exit(cli.Run(proxy.NewProxyCommand()))
 	case "kubectl":
 		// kubectl sets its log verbosity before building the command, as upstream does.
 		_, _ = logs.GlogSetter(kubectl.GetLogVerbosity(args))

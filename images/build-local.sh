@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Builds the project's images on this machine without a Docker engine, for the real node of
+# the local cluster (spe-dev imports them into its containerd; nothing is ever pulled):
+#   1. a Debian base root filesystem with mmdebstrap (python3 + venv), from this machine's apt
+#      sources, committed as localhost/spe-base:<key>;
+#   2. images/<name>/Dockerfile built by buildah (chroot isolation, no daemon) with
+#      --build-arg BASE_IMAGE=localhost/spe-base:<key> (a release keeps the pinned default);
+#   3. each saved as a docker-archive under .cache/images/, listed in .cache/images/index.json
+#      (ref, archive, key). spe-dev reads the index; the tests read the digest from containerd.
+# Keys hash the inputs (package list, Dockerfile, build context, RECIPE): an unchanged
+# tree builds nothing. buildah's storage is .cache/images/buildah (its layer cache keeps the
+# pinned tools' layer while the project's sources change).
+# Environment: SPE_IMAGES (default "notebook-jupyterlab ingest"), SPE_IMAGES_CACHE.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+CACHE="${SPE_IMAGES_CACHE:-$ROOT/.cache/images}"
+IMAGES="${SPE_IMAGES:-notebook-jupyterlab ingest}"
+BASE_PACKAGES="python3,python3-venv,python-is-python3,ca-certificates,tini"
+log() { printf '[images] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap --mode=root, buildah's chroot isolation)"
+for p in mmdebstrap buildah; do command -v "$p" >/dev/null || die "$p missing: bash scripts/deps.d/node.sh"; done
+mkdir -p "$CACHE"
+STORE=(--root "$CACHE/buildah/root" --runroot "$CACHE/buildah/run" --storage-driver overlay)
+b() { buildah "${STORE[@]}" "$@"; }
+export BUILDAH_ISOLATION=chroot
+# Leave no working container and no mount of buildah's storage behind.
+release_storage() {
+  b rm --all >/dev/null 2>&1 || true
+  grep -o " $CACHE/buildah/[^ ]*" /proc/self/mountinfo | sort -r | while read -r mp; do umount "$mp" 2>/dev/null || true; done
+}
+trap release_storage EXIT
+
+# Bump when the recipe below changes in a way that changes what it builds.
+RECIPE=1
+
+# ---- 1. base ------------------------------------------------------------------------------
+base_key="$(printf 'base %s %s\n' "$BASE_PACKAGES" "$RECIPE" | sha256sum | cut -c1-16)"
+BASE_REF="localhost/spe-base:$base_key"
+if ! b inspect --type image "$BASE_REF" >/dev/null 2>&1; then
+  # This machine's apt sources (no mirror is named here): every active one-line or deb822 file.
+  sources=()
+  [ -s /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list && sources+=(/etc/apt/sources.list)
+  for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] && sources+=("$f")
+  done
+  [ ${#sources[@]} -gt 0 ] || die "no apt sources configured in /etc/apt"
+  tarball="$CACHE/base-$base_key.tar"
+  if [ ! -s "$tarball" ]; then
+    log "base: mmdebstrap --variant=minbase --include=$BASE_PACKAGES bookworm (about 2 minutes)"
+    start=$SECONDS
+    mmdebstrap --quiet --mode=root --format=tar --variant=minbase --include="$BASE_PACKAGES" \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+      --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+      --customize-hook='chroot "$1" useradd --uid 1000 --gid 100 --no-create-home --home-dir /home/jovyan jovyan' \
+      --customize-hook='mkdir -p "$1/home/jovyan" && chown 1000:100 "$1/home/jovyan"' \
+      --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
+      bookworm "$tarball.tmp.tar" "${sources[@]}" || die "mmdebstrap failed"
+    mv "$tarball.tmp.tar" "$tarball"
+    log "base: root filesystem in $(( SECONDS - start ))s ($(du -h "$tarball" | cut -f1))"
+  fi
+  ctr="$(b from scratch)"
+  b add "$ctr" "$tarball" / >/dev/null
+  b config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd /bin/sh \
+    --label org.opencontainers.image.description="spe-dev local base (mmdebstrap bookworm)" "$ctr"
+  b commit --quiet "$ctr" "$BASE_REF" >/dev/null
+  b rm "$ctr" >/dev/null
+  rm -f "$tarball"
+  log "base: $BASE_REF"
+fi
+
+# ---- 2. images ----------------------------------------------------------------------------
+context_key() {  # the build context the Dockerfiles COPY from, plus the Dockerfile's directory
+  (cd "$ROOT" && find pyproject.toml README.md operator devtools ingest egress workspace "images/$1" \
+     -type f ! -name '*.pyc' ! -path '*/__pycache__/*' ! -path '*.egg-info/*' -print0 | sort -z |
+     xargs -0 sha256sum) | sha256sum | cut -c1-16
+}
+
+# This machine's TLS trust and pip configuration (e.g. a proxy's CA) for the RUN steps that
+# download packages: bind-mounted read-only while building, never part of an image's layers.
+build_mounts=()
+[ -f /etc/ssl/certs/ca-certificates.crt ] &&
+  build_mounts+=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro)
+[ -f /etc/pip.conf ] && build_mounts+=(--volume /etc/pip.conf:/etc/pip.conf:ro)
+
+index="$CACHE/index.json"
+entries=()
+for name in $IMAGES; do
+  [ -f "$ROOT/images/$name/Dockerfile" ] || die "images/$name/Dockerfile does not exist"
+  key="$(printf '%s %s %s\n' "$base_key" "$(context_key "$name")" "$RECIPE" | sha256sum | cut -c1-16)"
+  ref="localhost/spe-$name:$key"
+  archive="$CACHE/$name-$key.tar"
+  if [ ! -s "$archive" ]; then
+    log "$name: buildah bud (BASE_IMAGE=$BASE_REF)"
+    start=$SECONDS
+    b bud --quiet --layers --pull=never --isolation chroot --network host "${build_mounts[@]}" \
+      --build-arg BASE_IMAGE="$BASE_REF" -f "$ROOT/images/$name/Dockerfile" -t "$ref" "$ROOT" >/dev/null ||
+      die "buildah bud of images/$name/Dockerfile failed"
+    b push --quiet "$ref" "docker-archive:$archive.tmp:$ref" || die "saving $ref failed"
+    mv "$archive.tmp" "$archive"
+    log "$name: $ref in $(( SECONDS - start ))s ($(du -h "$archive" | cut -f1))"
+    # Older archives of this image go; buildah keeps its layer cache.
+    for old in "$CACHE/$name"-*.tar; do [ "$old" != "$archive" ] && rm -f "$old" "$old".imported-*; done
+  else
+    log "$name: up to date ($ref)"
+  fi
+  entries+=("\"$name\": {\"ref\": \"$ref\", \"archive\": \"$archive\", \"key\": \"$key\"}")
+done
+( IFS=,; printf '{"base": "%s", "images": {%s}}\n' "$BASE_REF" "${entries[*]}" ) >"$index.tmp"
+mv "$index.tmp" "$index"
+log "index: $index"

@@ -1,0 +1,87 @@
+"""The SPE objects the node tests drive the operator with: a Tool whose image is the notebook
+image built here (by digest), a Ready Dataset on a hostPath volume, and permits whose namespaces
+are pinned to the real node."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from tests.workspace import factories as f
+from tests.workspace.helpers import Kube
+
+from .conftest import NOTEBOOK, wait_for, world_writable_dir
+
+READY_TIMEOUT = 300  # image unpack + JupyterLab's first start on two busy cores
+
+
+class NodeEnv:
+    """A Tool (the notebook image by digest), a Ready Dataset on a hostPath volume, and
+    helpers to make permits whose namespaces are pinned to the real node."""
+
+    def __init__(self, kube: Kube, real_node, tmp_path_factory):
+        self.kube, self.real_node = kube, real_node
+        self.suffix = secrets.token_hex(3)
+        self.tool = f"jl-node-{self.suffix}"
+        body = f.tool(self.tool, gpu=False)
+        body["spec"]["image"] = real_node.image(NOTEBOOK)
+        kube.create(body)
+        self._objects: list[dict] = [body]
+        self.dataset = f"ds-node-{self.suffix}"
+        data = world_writable_dir(tmp_path_factory.mktemp("node-dataset"))
+        (data / "scan-001.txt").write_text("pseudonymised scan\n")
+        data.chmod(0o755)
+        source = {"apiVersion": "v1", "kind": "PersistentVolume",
+                  "metadata": {"name": f"src-{self.dataset}", "labels": {"spe.ehds.io/test": "true"}},
+                  "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                           "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+                           "hostPath": {"path": str(data), "type": "Directory"}}}
+        kube.create(source)
+        ds = f.dataset(self.dataset)
+        kube.create(ds)
+        kube.patch_status(ds, {"status": {"phase": "Ready", "volumeName": source["metadata"]["name"]}})
+        self._objects += [source, ds]
+        self.permits: list[str] = []
+
+    def permit(self) -> str:
+        """A new active permit; its namespace's pods land on the real node. Returns the namespace."""
+        name = f"n{secrets.token_hex(4)}"
+        body = f.permit(name, datasets=[self.dataset], cpu="4", memory="8Gi")
+        self.kube.create(body)
+        self._objects.append(body)
+        ns = f"spe-{name}"
+        wait_for(f"namespace {ns}", lambda: (lambda n: n if n and n.get("status", {}).get("phase") == "Active"
+                                             else None)(self.kube.get_or_none(f"/api/v1/namespaces/{ns}")), timeout=30)
+        wait_for("its default ServiceAccount",
+                 lambda: self.kube.get_or_none(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), timeout=30)
+        self.real_node.pin_namespace(ns)
+        self.permits.append(ns)
+        return ns
+
+    def workspace(self, namespace: str, name: str = "ws") -> dict:
+        body = f.workspace(name, namespace, namespace.removeprefix("spe-"), tool_name=self.tool, running=True,
+                           datasets=[self.dataset], cpu="500m", memory="1Gi")
+        self.kube.create(body)
+        return body
+
+    def wait_running(self, namespace: str, name: str = "ws", timeout: float = READY_TIMEOUT) -> dict:
+        path = f"/apis/spe.ehds.io/v1alpha1/namespaces/{namespace}/workspaces/{name}"
+
+        def probe():
+            ws = self.kube.get_or_none(path)
+            return ws if ws and (ws.get("status") or {}).get("phase") == "Running" else None
+        try:
+            return wait_for(f"workspace {namespace}/{name} Running", probe, timeout=timeout, interval=0.5)
+        except AssertionError:
+            pod = self.kube.get_or_none(f"/api/v1/namespaces/{namespace}/pods/{name}-0")
+            print("workspace:", json.dumps(self.kube.get_or_none(path), indent=1)[:3000])
+            print("pod status:", json.dumps((pod or {}).get("status"), indent=1)[:3000])
+            raise
+
+    def cleanup(self) -> None:
+        for obj in reversed(self._objects):
+            self.kube.delete_quietly(obj)
+        for ns in self.permits:
+            try:
+                self.kube.api.delete(f"/api/v1/namespaces/{ns}")
+            except Exception:  # noqa: BLE001 - best effort: the permit's deletion removes it too
+                pass
