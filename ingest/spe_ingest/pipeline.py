@@ -35,6 +35,7 @@ from .results import RunResult, finish
 STATE_DIR = ".spe-ingest"
 JOURNAL = "journal.jsonl"
 CHUNK = 48
+OCR_CHUNK = 4
 QI_FIELD = {T["PatientAge"]: "age", T["PatientSex"]: "sex", T["PatientSize"]: "size",
             T["PatientWeight"]: "weight", T["InstitutionName"]: "institution",
             T["EthnicGroup"]: "ethnic_group", T["StudyDate"]: "study_date",
@@ -287,7 +288,9 @@ def run(cfg: RunConfig) -> RunResult:
             jf.flush()
             progress.update(len(records))
 
-        chunks = _chunks(pending(), CHUNK)
+        # OCR takes ~100x longer per file: small chunks keep every worker busy
+        chunks = _chunks(pending(), OCR_CHUNK if CLEAN_PIXEL_DATA in cfg.profile.options
+                         else CHUNK)
         if cfg.workers <= 1:
             _init_worker(*init)
             for chunk in chunks:
