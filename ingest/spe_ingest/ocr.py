@@ -46,6 +46,7 @@ MIN_CONFIDENCE = 60.0        # Tesseract's word confidence, 0-100
 MIN_CONTRAST = 0.12          # ink against its surroundings, share of the frame's range
 TEXT_HEIGHT = 40             # crops are upscaled until their text is about this high
 MAX_SCALE = 6
+MIN_INK_SHARE = 0.4         # of a value's pixels that must be ink for it to be a text colour
 MIN_WORD = 3                 # letters and digits in a word that confirms a candidate
 _ALNUM = re.compile(r"[0-9A-Za-z]")
 
@@ -155,9 +156,14 @@ def candidates(values: np.ndarray, grey: np.ndarray, tolerance: int = 0,
         key = key // (tolerance + 1) if values.shape[2] == 1 else key
     inked = key[ink]
     uniq, counts = np.unique(inked, return_counts=True)
+    # Text's ink value is rare in the frame and nearly all of it is ink; a
+    # value of noise or anatomy has ink pixels by chance among many others.
+    everywhere = np.searchsorted(np.sort(key, axis=None), np.stack([uniq, uniq + 1]))
+    total = everywhere[1] - everywhere[0]
+    chosen = uniq[(counts >= 8) & (counts >= MIN_INK_SHARE * total)]
     out = []
     square = np.ones((3, 3), bool)
-    for value in uniq[counts >= 8]:
+    for value in chosen:
         mask = ink & (key == value)
         labels, _ = ndimage.label(mask, structure=square)
         sizes = np.bincount(labels.ravel())
