@@ -123,7 +123,7 @@ def _upscale(img: np.ndarray, scale: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((w * scale, h * scale), Image.BICUBIC))
 
 
-def candidates(values: np.ndarray, grey: np.ndarray, tolerance: int = 0,
+def candidates(values: np.ndarray, grey: np.ndarray,
                done: np.ndarray | None = None) -> list[tuple]:
     """Pixel groups that look like drawn text: ((x, y, w, h), letter size in px)."""
     from scipy import ndimage
@@ -139,8 +139,7 @@ def candidates(values: np.ndarray, grey: np.ndarray, tolerance: int = 0,
             if dy == 1 and dx == 1:
                 continue
             nb = padded[dy:dy + h, dx:dx + w]
-            eq = (nb == values) if not tolerance else (np.abs(nb - values) <= tolerance)
-            same += eq.all(axis=2)
+            same += (nb == values).all(axis=2)
     flat = same >= 1
     local = ndimage.uniform_filter(grey.astype(np.float32), size=21, mode="nearest")
     ink = flat & (np.abs(grey - local) >= MIN_CONTRAST * span)
@@ -152,8 +151,6 @@ def candidates(values: np.ndarray, grey: np.ndarray, tolerance: int = 0,
     # by value keeps it apart from the plateaus of saturated speckle
     key = values[..., 0] if values.shape[2] == 1 else \
         (values[..., 0] << 42) | (values[..., 1] << 21) | values[..., 2]
-    if tolerance:
-        key = key // (tolerance + 1) if values.shape[2] == 1 else key
     inked = key[ink]
     uniq, counts = np.unique(inked, return_counts=True)
     # Text's ink value is rare in the frame and nearly all of it is ink; a
@@ -257,12 +254,12 @@ class TextFinder:
                     return best
         return best
 
-    def find(self, values: np.ndarray, grey: np.ndarray, tolerance: int = 0,
+    def find(self, values: np.ndarray, grey: np.ndarray,
              done: np.ndarray | None = None, anchors=()) -> list[Region]:
         """Text rectangles in one frame; ``done``: pixels already blanked,
         ``anchors``: their boxes (text found in an earlier round)."""
         rows, cols = grey.shape
-        cands = candidates(values, grey, tolerance, done)
+        cands = candidates(values, grey, done)
         conf = [self.read_box(grey, box, letters) for box, letters in cands]
         text = [c >= self.min_confidence for c in conf]
         # Line completion: a piece in line with text Tesseract confirmed, of
