@@ -16,7 +16,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 CACHE="${SPE_IMAGES_CACHE:-$ROOT/.cache/images}"
 IMAGES="${SPE_IMAGES:-notebook-jupyterlab ingest}"
-BASE_PACKAGES="python3,python3-venv,python-is-python3,ca-certificates,tini"
+BASE_PACKAGES="python3,python3-venv,python-is-python3,ca-certificates,tini,tesseract-ocr-eng"
 log() { printf '[images] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 

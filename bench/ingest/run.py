@@ -87,6 +87,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--peers", default="dicognito,dicom-anonymizer")
+    ap.add_argument("--spe-option", action="append", default=[], metavar="OPTION",
+                    help="an --option for spe-ingest (repeatable), e.g. clean-pixel-data")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="spe-ingest-bench-"))
@@ -103,6 +105,8 @@ def main() -> int:
     spe_cmd = [str(spe) if spe.exists() else "spe-ingest", "run", str(src), str(work / "spe"),
                "--key-file", str(key), "--site", "BENCH", "--project", "BENCH",
                "--workers", str(args.workers)]
+    for option in args.spe_option:
+        spe_cmd += ["--option", option]
     runs["spe-ingest"] = measure(spe_cmd, work, "spe-ingest")
     for peer in [p for p in args.peers.split(",") if p]:
         runs[peer] = measure([PY, str(HERE / "peers.py"), peer, str(src), str(work / peer)],
@@ -127,6 +131,7 @@ def main() -> int:
                     "loadavg_before": os.getloadavg()},
         "corpus": {"files": args.files, "build_seconds": round(build_s, 1)},
         "workers": args.workers,
+        "spe_options": args.spe_option,
         "runs": runs,
         "spe_ingest_report_counts": report["counts"],
         "machine_after": {"loadavg": os.getloadavg()},

@@ -4,7 +4,9 @@
 (screenshot, secondary capture, burned-in annotation, non-image), walks every
 element at any depth applying the compiled profile, and assembles a new file
 with a fresh file meta group.  Elements that are kept unchanged are copied as
-their original bytes; pixel data are never decoded.
+their original bytes.  Pixel data are never decoded, except with the Clean
+Pixel Data option (``cleanpixels``), which looks for burned-in text in every
+frame of every image and blanks it.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from .dicomio import (PIXEL_DATA, DicomError, Elem, Encoder, file_bytes, implici
                       text)
 from .keep import KEEP_TAGS, SAFE_PRIVATE
 from .keys import Keys, shift_da
-from .profile import (CLEAN, CWALK, DUMMY, KEEP, PSEUDO, REMOVE, SHIFT, SITE, UID,
-                      WALK, YEAR, ZERO, Profile, method_codes)
+from .profile import (CLEAN, CLEAN_PIXEL_DATA, CWALK, DUMMY, KEEP, OPTION_CODES, PSEUDO,
+                      REMOVE, SHIFT, SITE, UID, WALK, YEAR, ZERO, Profile, method_codes)
 
 IMPL_UID = "2.25.196139432385718924118539617429785236431"
 IMPL_NAME = "SPE_INGEST_" + __version__.replace(".", "")
@@ -73,6 +75,9 @@ class Outcome:
     sop: str = ""
     pixel_hash: str = ""
     qi: dict = field(default_factory=dict)
+    pixel_check: str = ""        # with clean-pixel-data: see cleanpixels.PixelCheck
+    pixel_regions: list = field(default_factory=list)   # [{frame, box, confidence}]
+    pixel_detail: str = ""       # why the pixels could not be examined
 
 
 def _is_image_class(uid: str) -> bool:
@@ -99,6 +104,10 @@ class Deidentifier:
         self.method = ["DICOM PS3.15 E.1-1 Basic Profile",
                        f"spe-ingest {__version__} profile {profile.name}"] + \
             sorted(profile.options)
+        self.pixel_cleaner = None
+        if CLEAN_PIXEL_DATA in profile.options:
+            from .cleanpixels import PixelCleaner
+            self.pixel_cleaner = PixelCleaner()
 
     # ------------------------------------------------------------ entry point
     def run(self, data: bytes) -> Outcome:
@@ -152,10 +161,18 @@ class Deidentifier:
         self._scrub = None
         self.qi = {}
 
+        check = None
+        if self.pixel_cleaner is not None and pixel is not None:
+            check = self.pixel_cleaner.check(data, parsed, top, pixel)
+            reason = check.reason(reason)
+
         keep_uids = "retain-uids" in self.p.options
         sop_new = self._uid_for_path(sop_raw, keep_uids)
         out = self._dataset(parsed.elems, False, 0)
-        out = self._finish(out, top, sop_class, sop_new)
+        if check is not None and check.cleaned_value is not None:
+            out = [(tag, buf[pixel.hstart:pixel.vstart] + check.cleaned_value)
+                   if tag == pixel.tag else (tag, b) for tag, b in out]
+        out = self._finish(out, top, sop_class, sop_new, check)
         out.sort(key=lambda x: x[0])
         body = b"".join(b for _, b in out)
         blob = file_bytes(sop_class, sop_new, parsed.ts, body, IMPL_UID, IMPL_NAME)
@@ -170,7 +187,10 @@ class Deidentifier:
         if pixel is not None:
             phash = blake2b(buf[pixel.vstart:pixel.vend], digest_size=16).hexdigest()
         return Outcome("quarantined" if reason else "accepted", reason, blob, relpath,
-                       self.patient, study, series, sop_new, phash, self.qi)
+                       self.patient, study, series, sop_new, phash, self.qi,
+                       check.status if check is not None else "",
+                       check.regions if check is not None else [],
+                       check.detail if check is not None else "")
 
     def _uid_for_path(self, uid: str, keep: bool) -> str:
         """The UID as written, and as a path component: a retained UID that is
@@ -362,11 +382,21 @@ class Deidentifier:
         return re.compile(alternation, re.IGNORECASE)
 
     # ------------------------------------------------------------ additions
-    def _finish(self, out: list, top: dict, sop_class: str, sop_new: str) -> list:
+    def _finish(self, out: list, top: dict, sop_class: str, sop_new: str, check=None) -> list:
         enc = self.enc
         replaced = {T["PatientIdentityRemoved"], T["DeidentificationMethod"],
                     T["DeidentificationMethodCodeSequence"],
                     T["LongitudinalTemporalInformationModified"]}
+        codes, method = self.codes, self.method
+        if self.pixel_cleaner is not None and (check is None or not check.examined):
+            # the option was not applied to this object's pixels: do not claim it
+            codes = [c for c in codes if c != OPTION_CODES[CLEAN_PIXEL_DATA]]
+            method = [m for m in method if m != CLEAN_PIXEL_DATA]
+        if check is not None and check.cleaned_value is not None:
+            # PS3.15 E.3.1: Burned In Annotation NO once the text is removed
+            out = [x for x in out if x[0] != T["BurnedInAnnotation"]]
+            out.append((T["BurnedInAnnotation"],
+                        enc.element(T["BurnedInAnnotation"], b"CS", b"NO")))
         present = {tag for tag, _ in out}
         out = [x for x in out if x[0] not in replaced]
         for kw, value in (("SOPClassUID", sop_class), ("SOPInstanceUID", sop_new)):
@@ -382,11 +412,11 @@ class Deidentifier:
             self.qi[T["InstitutionName"]] = self.site
         out.append((T["PatientIdentityRemoved"],
                     enc.element(T["PatientIdentityRemoved"], b"CS", b"YES")))
-        method = "\\".join(m[:64] for m in self.method).encode()
+        method = "\\".join(m[:64] for m in method).encode()
         out.append((T["DeidentificationMethod"],
                     enc.element(T["DeidentificationMethod"], b"LO", method)))
         items = []
-        for value, meaning in self.codes:
+        for value, meaning in codes:
             items.append(b"".join((
                 enc.element(T["CodeValue"], b"SH", value.encode()),
                 enc.element(T["CodingSchemeDesignator"], b"SH", b"DCM"),

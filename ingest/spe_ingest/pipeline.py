@@ -31,12 +31,13 @@ from pathlib import Path
 from . import __version__, manifest as mf
 from .deid import QI_TAGS, T, Deidentifier
 from .keys import Keys
-from .profile import Profile
+from .profile import CLEAN_PIXEL_DATA, Profile
 from .results import RunResult, finish
 
 STATE_DIR = ".spe-ingest"
 JOURNAL = "journal.jsonl"
 CHUNK = 48
+OCR_CHUNK = 4
 QI_FIELD = {T["PatientAge"]: "age", T["PatientSex"]: "sex", T["PatientSize"]: "size",
             T["PatientWeight"]: "weight", T["InstitutionName"]: "institution",
             T["EthnicGroup"]: "ethnic_group", T["StudyDate"]: "study_date",
@@ -143,6 +144,12 @@ def _process_chunk(chunk: list[tuple[str, str, str]]) -> list[dict]:
                        qi={QI_FIELD[t]: v.decode("latin-1") for t, v in res.qi.items()})
             if state not in ("new", "same"):
                 rec["clash"] = state
+        if res.pixel_check:
+            rec["pixel_check"] = res.pixel_check
+            if res.pixel_regions:
+                rec["pixel_text"] = res.pixel_regions
+            if res.pixel_detail:
+                rec["pixel_detail"] = res.pixel_detail
         out.append(rec)
     return out
 
@@ -243,6 +250,12 @@ class _Progress:
 
 def run(cfg: RunConfig) -> RunResult:
     started = time.monotonic()
+    if CLEAN_PIXEL_DATA in cfg.profile.options:
+        from . import ocr   # numpy and Tesseract only when the option is on
+        try:   # fail at start, never skip the option silently
+            ocr.check()
+        except ocr.TesseractMissing as exc:
+            raise UsageError(str(exc)) from None
     src, dst = cfg.src.resolve(), cfg.dst.resolve()
     if not src.is_dir():
         raise UsageError(f"SRC {cfg.src} is not a directory")
@@ -279,7 +292,9 @@ def run(cfg: RunConfig) -> RunResult:
             jf.flush()
             progress.update(len(records))
 
-        chunks = _chunks(pending(), CHUNK)
+        # OCR takes ~100x longer per file: small chunks keep every worker busy
+        chunks = _chunks(pending(), OCR_CHUNK if CLEAN_PIXEL_DATA in cfg.profile.options
+                         else CHUNK)
         if cfg.workers <= 1:
             _init_worker(*init)
             for chunk in chunks:

@@ -25,9 +25,12 @@ PSEUDO_TAGS = {tag_for_keyword(k): k for k in PSEUDO_KEYWORDS}
 DATE_VRS = ("DA", "DT")
 TEXT_VRS = ("AE", "AS", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR")
 
+CLEAN_PIXEL_DATA = "clean-pixel-data"
+
 # PS3.16 CID 7050 "De-identification Method" codes, scheme DCM
 CODE_BASIC = ("113100", "Basic Application Confidentiality Profile")
 OPTION_CODES = {
+    CLEAN_PIXEL_DATA: ("113101", "Clean Pixel Data Option"),
     "clean-graphics": ("113103", "Clean Graphics Option"),
     "clean-structured-content": ("113104", "Clean Structured Content Option"),
     "clean-descriptors": ("113105", "Clean Descriptors Option"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, manifest as mf
+from .profile import CLEAN_PIXEL_DATA
 from .risk import k_anonymity, qi_record
 
 
@@ -50,6 +51,29 @@ def _resolve_same_path(dst: Path, path: str, recs: list[dict]) -> None:
             rec.update(outcome="duplicate",
                        reason="identical-object" if same else "sop-instance-uid")
             rec.pop("path")
+
+
+def _pixel_report(records: list[dict]) -> dict:
+    """What the Clean Pixel Data option did: counts, and per object the
+    rectangles blanked (or found and not rewritable) and what could not be
+    examined.  Boxes are [x, y, width, height] in pixels of that frame."""
+    checks = Counter(r["pixel_check"] for r in records if r.get("pixel_check"))
+    objects = []
+    for r in records:
+        if r.get("path") and (r.get("pixel_text") or r.get("pixel_check") == "not-examinable"):
+            item = {"path": r["path"], "check": r["pixel_check"], "outcome": r["outcome"]}
+            if r.get("pixel_text"):
+                item["regions"] = r["pixel_text"]
+            if r.get("pixel_detail"):
+                item["detail"] = r["pixel_detail"]
+            objects.append(item)
+    return {"counts": {"examined": checks["clean"] + checks["cleaned"]
+                       + checks["text-not-rewritable"],
+                       **{k: checks[k] for k in ("clean", "cleaned", "text-not-rewritable",
+                                                 "not-examinable")},
+                       "regions": sum(len(r.get("pixel_text", ())) for r in records
+                                      if r.get("path"))},
+            "objects": sorted(objects, key=lambda o: o["path"])}
 
 
 def finish(cfg, dst: Path, records: list[dict], started: float,
@@ -98,7 +122,10 @@ def finish(cfg, dst: Path, records: list[dict], started: float,
     files = []
     for rec in records:
         if rec.get("path") and not (refused and rec["path"].startswith("data/")):
-            files.append({"path": rec["path"], "sha256": rec["sha256"], "size": rec["size"]})
+            entry = {"path": rec["path"], "sha256": rec["sha256"], "size": rec["size"]}
+            if rec.get("pixel_text"):   # what the Clean Pixel Data option found (no text)
+                entry["pixel_text"] = rec["pixel_text"]
+            files.append(entry)
     files.sort(key=lambda f: f["path"])
 
     counts = Counter(r["outcome"] for r in records)
@@ -147,6 +174,8 @@ def finish(cfg, dst: Path, records: list[dict], started: float,
                     "workers": cfg.workers},
         "manifest_digest": mf.digest(manifest),
     }
+    if CLEAN_PIXEL_DATA in cfg.profile.options:
+        report["pixel_text"] = _pixel_report(records)
     # the journal now holds each input's final record, so a repeated run
     # reuses them instead of resurrecting files removed as duplicates
     tmp = journal.with_name(journal.name + ".tmp")

@@ -141,8 +141,8 @@ def test_every_option_together_and_codes(ct_bytes):
                     sop="1.2.3.4.5", pixel_seed=1)
     out = _run(_deid(opts), ds)[1]
     codes = {item.CodeValue for item in out.DeidentificationMethodCodeSequence}
-    assert codes == {"113100", "113103", "113104", "113105", "113107", "113108", "113109",
-                     "113110", "113111", "113112"}
+    assert codes == {"113100", "113101", "113103", "113104", "113105", "113107", "113108",
+                     "113109", "113110", "113111", "113112"}
     assert all(item.CodingSchemeDesignator == "DCM"
                for item in out.DeidentificationMethodCodeSequence)
 

@@ -21,7 +21,9 @@ OPTION_COLUMNS = {
     "clean-structured-content": "clean_struct_cont",
     "clean-graphics": "clean_graph",
 }
-OPTIONS = tuple(OPTION_COLUMNS)
+# Options that act on pixel data, not on attributes: no column of Table E.1-1.
+PIXEL_OPTIONS = ("clean-pixel-data",)
+OPTIONS = tuple(OPTION_COLUMNS) + PIXEL_OPTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,7 @@ def load_rows() -> tuple[Row, ...]:
 
 def effective_code(row: Row, options: frozenset[str]) -> str:
     """The action for a row under the chosen options: K beats C beats basic."""
-    codes = {row.cells[OPTION_COLUMNS[o]] for o in options} - {""}
+    codes = {row.cells[OPTION_COLUMNS[o]] for o in options if o in OPTION_COLUMNS} - {""}
     if "K" in codes:
         return "K"
     if "C" in codes:
