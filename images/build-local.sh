@@ -27,9 +27,13 @@ STORE=(--root "$CACHE/buildah/root" --runroot "$CACHE/buildah/run" --storage-dri
 b() { buildah "${STORE[@]}" "$@"; }
 export BUILDAH_ISOLATION=chroot
 # Leave no working container and no mount of buildah's storage behind.
+# Keeps the script's own exit status (with pipefail, a grep that finds no mount would replace it).
 release_storage() {
+  local rc=$?
   b rm --all >/dev/null 2>&1 || true
-  grep -o " $CACHE/buildah/[^ ]*" /proc/self/mountinfo | sort -r | while read -r mp; do umount "$mp" 2>/dev/null || true; done
+  { grep -o " $CACHE/buildah/[^ ]*" /proc/self/mountinfo || true; } | sort -r |
+    while read -r mp; do umount "$mp" 2>/dev/null || true; done
+  exit "$rc"
 }
 trap release_storage EXIT
 
