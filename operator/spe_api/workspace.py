@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
-from .common import (AGE_COLUMN, CustomResource, DNS1123Label, DNS1123Subdomain, GpuModel, PrinterColumn,
+from .common import (AGE_COLUMN, Amount, CustomResource, DNS1123Label, DNS1123Subdomain, GpuModel, PrinterColumn,
                      Quantity, SpeModel, Status, Subject, cel, immutable, name_is_dns1035_label, nested, unique_items,
                      validations)
 
@@ -97,8 +97,8 @@ class GpuUsage(SpeModel):
                              description="UUIDs of the GPUs (or MIG instances) its processes run on.",
                              json_schema_extra={"items": {"type": "string", "maxLength": 96}})
     utilization_percent: int = Field(0, ge=0, le=100, description="Mean GPU utilisation over the held GPUs, last sample.")
-    memory_used: Quantity | None = Field(None, description="GPU memory its processes use, e.g. 3Gi.")
-    memory_total: Quantity | None = Field(None, description="Memory of the GPUs its processes run on.")
+    memory_used: Amount | None = Field(None, description="GPU memory its processes use, e.g. 3Gi (0 when none).")
+    memory_total: Amount | None = Field(None, description="Memory of the GPUs its processes run on.")
     threshold_percent: int = Field(ge=0, le=100, description="Utilisation under which the agent counts a GPU idle.")
     idle_since: datetime | None = Field(
         None, description="Since when every GPU of the server stayed under the threshold; absent while busy.")
