@@ -61,6 +61,11 @@ def test_workspace_runs_jupyter_under_the_hardened_pod_spec(cluster, real_node, 
     # Home (and outputs) writable.
     home = sh("echo result > $HOME/result.txt && cat $HOME/result.txt && echo ok > $HOME/outputs/o.txt && echo done")
     assert home.stdout.split() == ["result", "done"], home.stdout + home.stderr
-    # No DNS configured at all.
+    # No DNS server: the only nameserver is the pod's own loopback (the API server requires one with
+    # dnsPolicy None), where nothing listens; the hub and gateway come as host aliases.
     resolv = sh("cat /etc/resolv.conf")
-    assert "nameserver" not in resolv.stdout, resolv.stdout
+    servers = [ln.split()[1] for ln in resolv.stdout.splitlines() if ln.startswith("nameserver")]
+    assert servers == ["127.0.0.1"], resolv.stdout
+    lookup = exec_in(cluster, ns, "ws-0", "python3", "-c",
+                     "import socket; socket.getaddrinfo('kubernetes.default.svc', 443)")
+    assert lookup.returncode != 0 and "gaierror" in lookup.stderr, lookup.stdout + lookup.stderr

@@ -13,7 +13,13 @@ import pytest
 
 from spe_operator.permits.queue import ReconcileQueue
 
-pytestmark = [pytest.mark.permits, pytest.mark.looptime]
+pytestmark = pytest.mark.permits
+
+
+def on_loop_time(test):
+    """Fake loop time (looptime) on a loop of the test's own: exact only where no other test's
+    tasks wait on real I/O."""
+    return pytest.mark.asyncio(loop_scope="function")(pytest.mark.looptime(test))
 
 
 async def _until(predicate, timeout=5.0):
@@ -24,6 +30,7 @@ async def _until(predicate, timeout=5.0):
         await asyncio.sleep(0.005)
 
 
+@on_loop_time
 async def test_kicks_during_a_run_coalesce_into_one_more_run_and_never_overlap():
     running, calls, overlap = 0, [], []
     gate = asyncio.Event()
@@ -50,6 +57,7 @@ async def test_kicks_during_a_run_coalesce_into_one_more_run_and_never_overlap()
     await q.close()
 
 
+@on_loop_time
 async def test_requeue_after_is_honoured_and_capped_by_the_interval():
     loop = asyncio.get_running_loop()
     times = []
@@ -66,6 +74,7 @@ async def test_requeue_after_is_honoured_and_capped_by_the_interval():
     await q.close()
 
 
+@on_loop_time
 async def test_failures_are_retried_with_backoff():
     calls = []
 
@@ -81,6 +90,7 @@ async def test_failures_are_retried_with_backoff():
     await q.close()
 
 
+@on_loop_time
 async def test_kick_if_changed_skips_the_generation_already_reconciled():
     calls = []
 
@@ -102,6 +112,7 @@ async def test_kick_if_changed_skips_the_generation_already_reconciled():
     await q.close()
 
 
+@on_loop_time
 async def test_a_deadline_preempts_a_slow_reconcile_started_before_it():
     loop = asyncio.get_running_loop()
     log = []
