@@ -447,15 +447,8 @@ class WorkspaceController:
                 await self._scale_down_orphan(ws)
                 raise
         elif phase == WorkspacePhase.STOPPED and old_phase == WorkspacePhase.RUNNING:
-            if stop_reason == Reason.IDLE_TIMEOUT:
-                why = "idle timeout"
-            elif stop_reason == Reason.GPU_IDLE:
-                why = "GPU idle"
-            elif not gates.permit.ok:
-                why = gates.permit.message.rstrip(".")
-            else:
-                why = "spec.running was set to false"
-            await self.audit.record("workspace.stopped", target=target, permit=ws.spec.permit, details={"why": why})
+            await self.audit.record("workspace.stopped", target=target, permit=ws.spec.permit,
+                                    details={"why": stop_why(stop_reason, gates)})
 
     async def _announce(self, ws: Workspace, body: dict[str, Any], new, gates, stop_reason: str | None,
                         now: datetime) -> None:
@@ -468,16 +461,8 @@ class WorkspaceController:
             await post_event(self.kube, body, type_=NORMAL, reason="Started",
                              message=M.EVENT_STARTED.format(node=new.node, gpus=gpus, url=new.url), now=now)
         elif phase == WorkspacePhase.STOPPED and old_phase is not None:
-            if stop_reason == Reason.IDLE_TIMEOUT:
-                why = "idle timeout"
-            elif stop_reason == Reason.GPU_IDLE:
-                why = "GPU idle"
-            elif not gates.permit.ok:
-                why = gates.permit.message.rstrip(".")
-            else:
-                why = "spec.running was set to false"
             await post_event(self.kube, body, type_=NORMAL, reason=Reason.STOPPED,
-                             message=M.EVENT_STOPPED.format(why=why), now=now)
+                             message=M.EVENT_STOPPED.format(why=stop_why(stop_reason, gates)), now=now)
         elif phase == WorkspacePhase.BLOCKED:
             failure = gates.first_failure
             await post_event(self.kube, body, type_=WARNING, reason=failure.reason if failure else Reason.BLOCKED,
@@ -504,3 +489,14 @@ class WorkspaceController:
             timer = self._timers.pop(key, None)
             if timer is not None:
                 timer.cancel()
+
+
+def stop_why(stop_reason: str | None, gates) -> str:
+    """Why a server stopped, in the words of its Event and its audit record."""
+    if stop_reason == Reason.IDLE_TIMEOUT:
+        return "idle timeout"
+    if stop_reason == Reason.GPU_IDLE:
+        return "GPU idle"
+    if not gates.permit.ok:
+        return gates.permit.message.rstrip(".")
+    return "spec.running was set to false"
