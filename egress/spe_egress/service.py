@@ -210,6 +210,12 @@ class EgressService:
     async def create_request(self, user: str, namespace: str, workspace: str, justification: str,
                              files: list[Upload]) -> dict:
         staging = await self.open_request(user, namespace, workspace)
+        self._stage_within_limits(staging, files)
+        return await self.commit_request(staging, justification)
+
+    def _stage_within_limits(self, staging: Staging, files: list[Upload]) -> None:
+        """Quarantine ``files`` into ``staging`` within the permit's limits; on any failure the
+        staging is refused (audited) or aborted, so nothing half-staged stays behind."""
         try:
             self.check_limits(staging.permit, files)
             self._stage_all(staging, files)
@@ -219,7 +225,6 @@ class EgressService:
         except BaseException:
             staging.abort()
             raise
-        return await self.commit_request(staging, justification)
 
     async def commit_request(self, staging: Staging, justification: str) -> dict:
         """Make the staged files a request: the audit record, then the review and its record in
@@ -286,15 +291,7 @@ class EgressService:
 
     async def resubmit(self, user: str, name: str, justification: str, files: list[Upload]) -> dict:
         staging = await self.open_resubmission(user, name)
-        try:
-            self.check_limits(staging.permit, files)
-            self._stage_all(staging, files)
-        except Problem as p:
-            self.refuse(staging, p)
-            raise
-        except BaseException:
-            staging.abort()
-            raise
+        self._stage_within_limits(staging, files)
         return await self.commit_resubmission(staging, justification)
 
     async def commit_resubmission(self, staging: Staging, justification: str) -> dict:
