@@ -10,7 +10,9 @@
 # Keys hash the inputs (package list, Dockerfile, build context, RECIPE): an unchanged
 # tree builds nothing. buildah's storage is .cache/images/buildah (its layer cache keeps the
 # pinned tools' layer while the project's sources change).
-# Environment: SPE_IMAGES (default "notebook-jupyterlab ingest"), SPE_IMAGES_CACHE.
+# Environment: SPE_IMAGES (default "notebook-jupyterlab ingest"), SPE_IMAGES_CACHE (archives and
+# index), SPE_BUILDAH_STORE (buildah's storage, default $SPE_IMAGES_CACHE/buildah; several
+# checkouts may share one: a lock next to it lets one build at a time use it).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -22,8 +24,14 @@ die() { log "ERROR: $*"; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap --mode=root, buildah's chroot isolation)"
 for p in mmdebstrap buildah; do command -v "$p" >/dev/null || die "$p missing: bash scripts/deps.d/node.sh"; done
-mkdir -p "$CACHE"
-STORE=(--root "$CACHE/buildah/root" --runroot "$CACHE/buildah/run" --storage-driver overlay)
+STORE_DIR="${SPE_BUILDAH_STORE:-$CACHE/buildah}"
+mkdir -p "$CACHE" "$STORE_DIR"
+exec 9>"$STORE_DIR.lock"
+if ! flock --nonblock 9; then
+  log "waiting for another build using $STORE_DIR"
+  flock 9
+fi
+STORE=(--root "$STORE_DIR/root" --runroot "$STORE_DIR/run" --storage-driver overlay)
 b() { buildah "${STORE[@]}" "$@"; }
 export BUILDAH_ISOLATION=chroot
 # Leave no working container and no mount of buildah's storage behind.
@@ -31,7 +39,7 @@ export BUILDAH_ISOLATION=chroot
 release_storage() {
   local rc=$?
   b rm --all >/dev/null 2>&1 || true
-  { grep -o " $CACHE/buildah/[^ ]*" /proc/self/mountinfo || true; } | sort -r |
+  { grep -o " $STORE_DIR/[^ ]*" /proc/self/mountinfo || true; } | sort -r |
     while read -r mp; do umount "$mp" 2>/dev/null || true; done
   exit "$rc"
 }
