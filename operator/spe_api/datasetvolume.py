@@ -32,3 +32,17 @@ REPORT_FILE = "report.json"
 def dataset_claim_name(dataset: str, revision: int) -> str:
     """The claim one ingest of ``dataset`` at ``revision`` writes into."""
     return f"dataset-{dataset}-r{revision}"
+
+
+# The dataset's pseudonyms for the egress gateway's identifier check: a Secret per Dataset in a
+# namespace of their own (so the gateway's read access covers these and nothing else), written
+# once per ready revision by the ingest's publication step, never the identifiers themselves:
+# one lower-case hex SHA-256 of each pseudonym per line, sorted, under PSEUDONYMS_KEY.
+PSEUDONYMS_NAMESPACE = "spe-pseudonyms"
+PSEUDONYMS_KEY = "pseudonyms.sha256"
+LABEL_PSEUDONYMS = "spe.ehds.io/pseudonyms"
+
+
+def pseudonyms_secret_name(dataset: str) -> str:
+    """The Secret in :data:`PSEUDONYMS_NAMESPACE` that holds ``dataset``'s hashed pseudonyms."""
+    return f"dataset-{dataset}"
