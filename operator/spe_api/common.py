@@ -44,7 +44,6 @@ GpuModel = Annotated[str, Field(
 # Exact patterns carry only a maxLength (bounding CEL cost): a minLength would be reported
 # instead of the pattern, which is the message that says what is wrong.
 Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN, max_length=64)]
-ImageRef = Annotated[str, Field(pattern=IMAGE_DIGEST_PATTERN, max_length=512)]
 
 
 # --- CEL ------------------------------------------------------------------------------------
@@ -65,6 +64,24 @@ def cel(rule: str, message: str, *, reason: str | None = None, field_path: str |
 def validations(*rules: dict[str, str]) -> dict[str, Any]:
     """``json_schema_extra`` carrying CEL rules, for ``Field(...)`` or a model's config."""
     return {"x-kubernetes-validations": list(rules)}
+
+
+# The all-zero digest marks a not-yet-pinned image in the project's own manifests (images/README.md);
+# a Tool that names it names no image anyone built or scanned, so it is refused.
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+PLACEHOLDER_DIGEST_MESSAGE = ("the image is pinned to the all-zero placeholder digest: pin the digest of the "
+                              "image that was built and scanned (registry/repository@sha256:<64 hex>)")
+
+
+def _not_placeholder_digest(ref: str) -> str:
+    if ref.endswith("@" + PLACEHOLDER_DIGEST):
+        raise ValueError(PLACEHOLDER_DIGEST_MESSAGE)
+    return ref
+
+
+ImageRef = Annotated[str, Field(pattern=IMAGE_DIGEST_PATTERN, max_length=512, json_schema_extra=validations(
+    cel(f"!self.endsWith('@{PLACEHOLDER_DIGEST}')", PLACEHOLDER_DIGEST_MESSAGE))),
+    AfterValidator(_not_placeholder_digest)]
 
 
 IMMUTABLE_REASON = "FieldValueForbidden"

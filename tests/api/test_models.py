@@ -64,6 +64,13 @@ def test_tool_image_must_be_pinned_by_digest():
         Tool.from_manifest(edit(example("tool"), spec__image="ghcr.io/ehds-spe/notebook-monai:2026.11"))
 
 
+def test_tool_image_pinned_to_the_placeholder_digest_is_refused():
+    with pytest.raises(ValidationError, match="all-zero placeholder digest"):
+        Tool.from_manifest(edit(example("tool"), spec__image="ghcr.io/ehds-spe/notebook@sha256:" + "0" * 64))
+    almost_zero = "ghcr.io/ehds-spe/notebook@sha256:" + "0" * 63 + "1"
+    assert Tool.from_manifest(edit(example("tool"), spec__image=almost_zero)).spec.image == almost_zero
+
+
 @pytest.mark.parametrize("changes, phase", [
     ({}, DataPermitPhase.ACTIVE),
     ({"spec__notBefore": "2027-01-01T00:00:00Z"}, DataPermitPhase.PENDING),
