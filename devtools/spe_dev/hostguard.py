@@ -20,6 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
+from .procs import pid_alive
+
 STATE_DIR = Path(os.environ.get("SPE_DEV_HOST_STATE", "/run/spe-dev"))
 
 KUBELET_SYSCTLS = (
@@ -53,20 +55,10 @@ def _locked() -> Iterator[dict]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _prune(state: dict) -> None:
     holders = state.get("holders", {})
     for home, pid in list(holders.items()):
-        if pid and not _alive(pid):
+        if pid and not pid_alive(pid):
             del holders[home]
 
 
