@@ -1,37 +1,17 @@
 """Audit records for every step of an export (request, check, vote, decision, release,
-download), written through the shared hash-chained trail ``spe_audit`` when it is
-installed, else to a plain JSON-lines file with the same fields."""
+download), written through the shared hash-chained trail ``spe_audit``."""
 
 from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-try:
-    import spe_audit as _audit  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover
-    _audit = None
+from spe_audit import AuditLog
 
 
-def _log_class():
-    """``spe_audit.AuditLog`` once the shared trail is installed, else None (JSON lines)."""
-    if _audit is None:
-        return None
-    cls = getattr(_audit, "AuditLog", None)
-    if cls is None:
-        try:
-            from spe_audit.log import AuditLog as cls  # type: ignore[no-redef]
-        except ImportError:
-            return None
-    return cls
-
-
-# Act names: the shared vocabulary (spe_audit.Act) where it has the act, else a name of the
-# same shape (noun.verb) that the trail accepts.
+# Act names: the shared vocabulary's shape (noun.verb), which the trail accepts.
 EXPORT_REQUEST = "export.requested"
 EXPORT_CHECK = "export.checked"
 EXPORT_VOTE = "export.voted"
@@ -63,26 +43,15 @@ class Auditor:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        cls = _log_class()
-        self._log = cls(str(self.path)) if cls is not None else None
-        self._lock = threading.Lock()
+        self._log = AuditLog(str(self.path))
 
     def record(self, actor: str, action: str, target: str, *, permit: str | None = None,
                dataset: str | None = None, outcome: str = "success", details: dict | None = None) -> None:
-        actor = actor_name(actor)
-        if self._log is not None:
-            self._log.record(actor, action, target, permit=permit, dataset=dataset,
-                             outcome=outcome, details=details)
-            return
-        rec = {"time": time.time(), "actor": actor, "action": action, "target": target,
-               "permit": permit, "dataset": dataset, "outcome": outcome, "details": details or {}}
-        line = json.dumps(rec, sort_keys=True, default=str)
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        self._log.record(actor_name(actor), action, target, permit=permit, dataset=dataset,
+                         outcome=outcome, details=details)
 
     def close(self) -> None:
-        if self._log is not None and hasattr(self._log, "close"):
-            self._log.close()
+        self._log.close()
 
     def entries(self) -> list[dict[str, Any]]:
         """Read back the records (for tests and the reviewer page's history)."""

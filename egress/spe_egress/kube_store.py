@@ -47,7 +47,6 @@ def _accepted_phases() -> set[str]:
 
 def permit_from_manifest(body: dict, now: datetime | None = None) -> PermitInfo:
     from spe_api import DataPermit, MemberRole
-    from spe_api.quantity import parse_quantity
     dp = DataPermit.from_manifest(body)
     now = now or datetime.now(timezone.utc)
     implied = dp.phase_at(now).value
@@ -55,11 +54,6 @@ def permit_from_manifest(body: dict, now: datetime | None = None) -> PermitInfo:
     # Active only when the operator says so and the spec still implies it.
     phase = implied if implied != "Active" else (recorded or "Pending")
     pol = dp.spec.export_policy
-    d = pol.disclosure
-    thresholds = Thresholds(allowed_types=list(pol.allowed_file_types), max_file_bytes=int(parse_quantity(pol.max_file_size)),
-                            min_cell_count=d.min_cell_count, dominance_n=d.dominance.n, dominance_k=d.dominance.k,
-                            p_ratio=d.p_ratio, zeros_disclosive=d.zeros_disclosive,
-                            allow_record_level=pol.record_level_outputs.allowed)
     return PermitInfo(
         name=dp.name, phase=phase,
         members=frozenset(m.subject for m in dp.spec.members if m.role == MemberRole.RESEARCHER),
@@ -67,7 +61,7 @@ def permit_from_manifest(body: dict, now: datetime | None = None) -> PermitInfo:
         reviewers=frozenset(pol.reviewers),
         datasets=tuple(dp.spec.datasets), namespace=dp.target_namespace,
         policy=ExportPolicy(reviewers_required=pol.reviewers_required, retention_days=pol.retention_days,
-                            thresholds=thresholds))
+                            thresholds=Thresholds.from_policy(pol)))
 
 
 def _iso(s: str | None) -> str | None:

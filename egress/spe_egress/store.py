@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
+from spe_api import ExportPolicy as PermitExportPolicy
+from spe_api import permit_namespace
+
 from .checks_adapter import Thresholds
 from .identity import subject_in
 
@@ -22,6 +25,7 @@ LABEL_PERMIT = "spe.ehds.io/permit"
 LABEL_WORKSPACE = "spe.ehds.io/workspace"
 LABEL_REQUESTER = "spe.ehds.io/requester"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+_DEFAULT_POLICY = PermitExportPolicy()
 
 
 class Conflict(Exception):
@@ -30,9 +34,11 @@ class Conflict(Exception):
 
 @dataclass(frozen=True)
 class ExportPolicy:
-    reviewers_required: int = 2
-    retention_days: int = 30
-    max_files: int = 100
+    """The gateway's view of a permit's export policy; defaults are the DataPermit model's."""
+
+    reviewers_required: int = _DEFAULT_POLICY.reviewers_required
+    retention_days: int = _DEFAULT_POLICY.retention_days
+    max_files: int = 100  # per request: the gateway's own limit, not part of a permit
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -44,13 +50,13 @@ class PermitInfo:
     datasets: tuple[str, ...] = ()
     policy: ExportPolicy = field(default_factory=ExportPolicy)
     pseudonymous_ids: frozenset[str] = frozenset()
-    namespace: str = ""  # where the permit's workspaces live; "" = spe-<name>
+    namespace: str = ""  # where the permit's workspaces live; "" = its permit_namespace
     reviewers: frozenset[str] = frozenset()  # who may review its exports (exportPolicy.reviewers)
     everyone: frozenset[str] = frozenset()   # every person the permit names, whatever their role
 
     @property
     def workspace_namespace(self) -> str:
-        return self.namespace or f"spe-{self.name}"
+        return self.namespace or permit_namespace(self.name)
 
     @property
     def active(self) -> bool:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import logging
 import threading
 from typing import Any
@@ -13,6 +11,7 @@ import kopf
 
 from spe_kube import ApiError, KubeClient, load_kubeconfig
 
+from .admission import configure_admission
 from .audit import AuditHook
 from .registry import REGISTRY
 from .settings import SpeSettings
@@ -40,16 +39,8 @@ def configure_kopf(settings: kopf.OperatorSettings, spe: SpeSettings) -> None:
     settings.peering.name = spe.peering_name
     settings.peering.clusterwide = True
     # Admission is wired by the admission module (it knows the webhook's shape).
-    configure_admission = getattr(_admission_module(), "configure_admission", None)
-    if configure_admission is not None and spe.webhook_enabled:
+    if spe.webhook_enabled:
         configure_admission(settings, spe)
-
-
-def _admission_module():
-    """The admission package, when this build has one."""
-    if importlib.util.find_spec(f"{__package__}.admission") is None:
-        return None
-    return importlib.import_module(f"{__package__}.admission")
 
 
 @kopf.on.login(registry=REGISTRY)

@@ -22,7 +22,6 @@ class SpeSettings(BaseModel):
 
     # --- where the operator lives -------------------------------------------------------------
     operator_namespace: str = Field("spe-system", description="Namespace of the operator, hub and egress gateway.")
-    namespace_prefix: str = Field("spe-", description="Prefix of the per-permit namespaces (spe-<permit>).")
     standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")
     peering_name: str = Field("spe-operator", description="Kopf peering object name when not standalone.")
 
@@ -101,6 +100,3 @@ class SpeSettings(BaseModel):
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-    def permit_namespace(self, permit_name: str) -> str:
-        return f"{self.namespace_prefix}{permit_name}"

@@ -319,7 +319,7 @@ CASES = [
      "create", ["spec.datasets: Dataset", "breast-mg", "does not exist"]),
     ("webhook: permit id taken", lambda w: _permit(w, spec__permitId=w.manifests["permit"]["spec"]["permitId"]),
      "create", ["spec.permitId: 'HDAB-NL-2026-0042-", "is already used by DataPermit 'prostate-lung-ai-"]),
-    # --- hardening (issue 13): quantities are positive quantities, whatever their JSON type ---
+    # --- hardening: quantities are positive quantities, whatever their JSON type ---
     ("quantity: negative integer dataset size", lambda w: _ds(w, spec__storage__size=-100),
      "create", ["spec.storage.size", "must be a positive quantity"]),
     ("quantity: zero dataset size", lambda w: _ds(w, spec__storage__size="0Gi"),
@@ -334,7 +334,7 @@ CASES = [
      "create", ["spec.ceilings.storage", "must be a non-negative quantity"]),
     ("quantity: zero export file size", lambda w: _permit(w, spec__exportPolicy__maxFileSize=0),
      "create", ["spec.exportPolicy.maxFileSize", "must be a positive quantity"]),
-    # --- hardening (issue 13): names fit every child derived from them ---
+    # --- hardening: names fit every child derived from them ---
     ("name: permit 'system' is the operator's namespace", lambda w: _permit(w, metadata__name="system"),
      "create", ["metadata.name", "'system' is reserved"]),
     ("name: permit with a dot", lambda w: _permit(w, metadata__name=f"a.{w.suffix}"),

@@ -1,4 +1,4 @@
-"""Security hardening of the API (issue 13): quantities are positive quantities in Python as in
+"""Security hardening of the API: quantities are positive quantities in Python as in
 the schema, names fit what derives from them, and stopping access needs no webhook."""
 
 from __future__ import annotations

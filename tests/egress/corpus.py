@@ -1,5 +1,5 @@
-"""A small labelled corpus of export requests, risky and benign, for the detectors of
-issue 21 (record-level tables, national identifiers, names, documents, image carriers).
+"""A small labelled corpus of export requests, risky and benign, for the detectors
+(record-level tables, national identifiers, names, documents, image carriers).
 
 Every case is built here from a fixed seed (no file is downloaded); a risky case names the
 detector (check) that must catch it and the severity it must reach at least; a benign case

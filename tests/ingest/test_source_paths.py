@@ -1,5 +1,5 @@
 """Source paths often carry patient names ("Doe^Jane/..."): the ingest names a refused input on
-stderr by its keyed identifier unless the operator opts in to raw paths (issue 13, item 13)."""
+stderr by its keyed identifier unless the operator opts in to raw paths."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""Audit that cannot be skipped (issue 13, item 10, the operator's side): acts that give access
+"""Audit that cannot be skipped (the operator's side): acts that give access
 fail closed, acts that take it away wait for the trail; checkpoints are signed and published;
 the OpenTelemetry endpoint is honoured; the manifests configure all of it."""
 

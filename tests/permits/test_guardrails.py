@@ -1,5 +1,5 @@
 """The operator's ClusterRole must grant its kinds cluster-wide (permit namespaces come and go);
-the guardrails of manifests/base confine every write to permit namespaces (issue 13, item 3).
+the guardrails of manifests/base confine every write to permit namespaces.
 
 For each kind: RBAC says yes in kube-system (``auth can-i``), and a real create (or delete)
 with the operator's own ServiceAccount token is refused there by a ValidatingAdmissionPolicy,

@@ -1,4 +1,4 @@
-"""spe-system, the SPE's own namespace, is isolated like a permit namespace (issue 13, item 13):
+"""spe-system, the SPE's own namespace, is isolated like a permit namespace:
 deny all, then exactly the paths its components need -- which must all still be open."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Security hardening of workspaces (issue 13): derived names that never collide, no DNS in a
+"""Security hardening of workspaces: derived names that never collide, no DNS in a
 workspace (the addresses it needs are injected), and no server before its namespace is isolated."""
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from spe_api import DataPermit, Dataset, OutputReview, Tool, Workspace
+from spe_api import DataPermit, Dataset, OutputReview, Tool, Workspace, permit_namespace
 from spe_kube import ApiError, KubeClient, kind_for
 
 from ..registry import REGISTRY
@@ -80,13 +80,12 @@ def _gateway_user(spe: SpeSettings) -> str:
 @kopf.on.validate(API.split("/")[0], "v1alpha1", "workspaces", id=_ids()["workspaces"],
                   operations=["CREATE", "UPDATE"], registry=REGISTRY)
 async def validate_workspace(body: kopf.Body, old: kopf.Body | None, memo: kopf.Memo, **_: Any) -> None:
-    spe: SpeSettings = memo.settings
     kube = _kube(memo)
     ws = _parse(Workspace, body, "Workspace")
     previous = Workspace.from_manifest(old) if old else None
     # The three lookups at once: the create request of every Workspace waits for this webhook,
     # and the permit's namespace is almost always the conventional one (listed again if not).
-    expected = spe.permit_namespace(ws.spec.permit)
+    expected = permit_namespace(ws.spec.permit)
     permit_body, tool_body, listed = await asyncio.gather(
         kube.get_or_none(PERMITS, ws.spec.permit), kube.get_or_none(TOOLS, ws.spec.tool),
         kube.list(WORKSPACES, expected))

@@ -3,7 +3,7 @@
 Each area adds one import below; the handler modules stay thin (load, build, apply, status).
 """
 
-from ..admission import handlers as admission  # noqa: F401,E402 - validating webhook (issue 3)
-from . import permits  # noqa: F401,E402 - DataPermit reconciler (issue 4)
-from . import workspaces  # noqa: F401,E402 - Workspace reconciler (issue 4)
+from ..admission import handlers as admission  # noqa: F401,E402 - the validating webhooks
+from . import permits  # noqa: F401,E402 - the DataPermit reconciler
+from . import workspaces  # noqa: F401,E402 - the Workspace reconciler
 from . import tools  # noqa: F401,E402 - Tool catalogue status

@@ -32,7 +32,8 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from spe_api import GROUP, VERSION, ConditionType, DataPermit, DataPermitStatus, Message, Reason, Workspace
+from spe_api import (GROUP, VERSION, ConditionType, DataPermit, DataPermitStatus, Message, Reason, Workspace,
+                     permit_namespace)
 from spe_api.reasons import permit_phase_reason
 from spe_kube import ApiError, KubeClient, kind_for
 
@@ -193,7 +194,7 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
     if body["metadata"].get("deletionTimestamp"):
         return None  # going: the garbage collector removes the children
     permit = DataPermit.from_manifest(body)
-    namespace = settings.permit_namespace(name)
+    namespace = permit_namespace(name)
     now = _now()
     info = evaluate(permit, now)
     recorded = DataPermitStatus.model_validate(body.get("status") or {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spe_api import DataPermit, Message, Reason
+from spe_api import DataPermit, Message, Reason, permit_namespace
 
 from ..settings import SpeSettings
 
@@ -31,7 +31,7 @@ def build_namespace(permit: DataPermit, settings: SpeSettings) -> dict[str, Any]
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
-            "name": settings.permit_namespace(permit.name),
+            "name": permit_namespace(permit.name),
             "labels": {**pod_security_labels(settings.pod_security_version), LABEL_TIER: str(permit.spec.tier)},
             "annotations": {"spe.ehds.io/permit-id": permit.spec.permit_id},
         },
@@ -52,7 +52,7 @@ def namespace_refusal(permit: DataPermit, settings: SpeSettings,
     else, or reserved for the SPE or the cluster -- is never adopted, relabelled or given
     policies, and so never deleted with the permit.
     """
-    namespace = settings.permit_namespace(permit.name)
+    namespace = permit_namespace(permit.name)
     if (namespace in CLUSTER_NAMESPACES or namespace.startswith("kube-")
             or namespace == settings.operator_namespace):
         return Reason.NAMESPACE_RESERVED, Message.PERMIT_NAMESPACE_RESERVED.format(namespace=namespace)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spe_api import DataPermit
+from spe_api import DataPermit, permit_namespace
 
 from ..children import LABEL_COMPONENT, LABEL_PART_OF, LABEL_WORKSPACE, PART_OF
 from ..settings import SpeSettings
@@ -71,7 +71,7 @@ def _policy(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_network_policies(permit: DataPermit, settings: SpeSettings) -> list[dict[str, Any]]:
-    ns = settings.permit_namespace(permit.name)
+    ns = permit_namespace(permit.name)
     home = settings.operator_namespace
     return [
         _policy(DEFAULT_DENY, ns, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),

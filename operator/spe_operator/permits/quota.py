@@ -16,7 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from spe_api import DataPermit, parse_quantity
+from spe_api import DataPermit, parse_quantity, permit_namespace
 
 from ..settings import SpeSettings
 
@@ -62,7 +62,7 @@ def build_resource_quota(permit: DataPermit, settings: SpeSettings) -> dict[str,
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
-        "metadata": {"name": QUOTA_NAME, "namespace": settings.permit_namespace(permit.name)},
+        "metadata": {"name": QUOTA_NAME, "namespace": permit_namespace(permit.name)},
         "spec": {"hard": hard},
     }
 
@@ -92,6 +92,6 @@ def build_limit_range(permit: DataPermit, settings: SpeSettings) -> dict[str, An
     return {
         "apiVersion": "v1",
         "kind": "LimitRange",
-        "metadata": {"name": LIMIT_RANGE_NAME, "namespace": settings.permit_namespace(permit.name)},
+        "metadata": {"name": LIMIT_RANGE_NAME, "namespace": permit_namespace(permit.name)},
         "spec": {"limits": limits},
     }

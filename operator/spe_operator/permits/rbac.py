@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spe_api import GROUP, DataPermit, DataPermitPhase
+from spe_api import GROUP, DataPermit, DataPermitPhase, permit_namespace
 
 from ..settings import SpeSettings
 from .phase import HUB_ACCESS_PHASES
@@ -99,7 +99,7 @@ def _binding(name: str, namespace: str, role: str, sa: str, sa_namespace: str) -
 
 
 def build_role_bindings(permit: DataPermit, settings: SpeSettings, phase: DataPermitPhase) -> list[dict[str, Any]]:
-    ns = settings.permit_namespace(permit.name)
+    ns = permit_namespace(permit.name)
     home = settings.operator_namespace
     out = []
     if phase in HUB_ACCESS_PHASES:

@@ -25,7 +25,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from spe_api import DatasetPhase, Reason, Workspace, WorkspacePhase
+from spe_api import DatasetPhase, Reason, Workspace, WorkspacePhase, permit_namespace
 from spe_api.reasons import WorkspaceMessage as M
 from spe_kube import ApiError, KubeClient, kind_for
 
@@ -234,7 +234,7 @@ class WorkspaceController:
 
         def gates_with(volume_error: str | None = None):
             return checks.evaluate(
-                ws, permit=permit, expected_namespace=settings.permit_namespace(ws.spec.permit), tool=tool,
+                ws, permit=permit, expected_namespace=permit_namespace(ws.spec.permit), tool=tool,
                 available_tools=world.tools.keys(), datasets=verdict, storage=storage,
                 others=world.workspaces_of_permit(ws.spec.permit), now=now, volume_error=volume_error,
                 isolation=isolation)
