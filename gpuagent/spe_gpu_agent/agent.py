@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 
 from spe_api import ConditionType, GpuTelemetryState, GpuUsage, Reason, Workspace, set_condition
 from spe_kube import ApiError, KubeClient, kind_for
+from spe_kube.events import NORMAL, WARNING, post_event
 
 from . import labels, usage
 from .attribution import POD_SELECTOR, WorkspacePod, WorkspaceSample, attribute
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 NODE = kind_for("v1", "Node")
 POD = kind_for("v1", "Pod")
 WORKSPACE = kind_for("spe.ehds.io/v1alpha1", "Workspace")
-NODE_EVENT_NAMESPACE = "default"
 FIELD_MANAGER = labels.FIELD_MANAGER
 
 
@@ -243,19 +242,10 @@ class Agent:
         await self._node_event(reason, text, warning)
 
     async def _node_event(self, reason: str, message: str, warning: bool) -> None:
-        now = self._clock().strftime("%Y-%m-%dT%H:%M:%SZ")
         node = self.settings.node_name
-        event = {"apiVersion": "v1", "kind": "Event",
-                 "metadata": {"generateName": f"{node}.", "namespace": NODE_EVENT_NAMESPACE},
-                 "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": node},
-                 "reason": reason, "message": message[:1024], "type": "Warning" if warning else "Normal",
-                 "source": {"component": FIELD_MANAGER, "host": node}, "reportingComponent": FIELD_MANAGER,
-                 "reportingInstance": os.uname().nodename[:128],
-                 "firstTimestamp": now, "lastTimestamp": now, "count": 1}
-        try:
-            await self.kube.create(event)
-        except (ApiError, OSError) as exc:
-            log.warning("could not post Event %s on node %s: %s", reason, node, exc)
+        await post_event(self.kube, {"apiVersion": "v1", "kind": "Node", "name": node},
+                         type_=WARNING if warning else NORMAL, reason=reason, message=message,
+                         now=self._clock(), host=node)
 
     def _forget_except(self, live: set[str]) -> None:
         for uid in [u for u in self.tracks if u not in live]:

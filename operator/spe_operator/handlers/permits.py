@@ -24,7 +24,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -36,6 +35,7 @@ from spe_api import (GROUP, VERSION, ConditionType, DataPermit, DataPermitStatus
                      permit_namespace)
 from spe_api.reasons import permit_phase_reason
 from spe_kube import ApiError, KubeClient, kind_for
+from spe_kube.events import NORMAL, WARNING, post_event
 
 from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PERMIT, MANAGED_BY, prune_children
 from ..permits import CHILD_KINDS, COMPONENTS, desired_children
@@ -52,13 +52,10 @@ log = logging.getLogger(__name__)
 
 PERMIT = kind_for(f"{GROUP}/{VERSION}", "DataPermit")
 WORKSPACE = kind_for(f"{GROUP}/{VERSION}", "Workspace")
-EVENT = kind_for("v1", "Event")
 NAMESPACE = kind_for("v1", "Namespace")
 # Status writes of this reconciler (the permit's status; the PermitActive condition of a
 # Workspace, where server-side apply on the conditions list-map owns only that one entry).
 STATUS_MANAGER = "spe-operator-permits"
-# Events about cluster-scoped permits go to a namespace that always exists.
-PERMIT_EVENT_NAMESPACE = "default"
 BOUNDARY_SLACK = 0.002  # wake just after the boundary, never just before it
 TERMINATING_RETRY = 1.0
 RESYNC_FRACTION = 0.9  # re-apply unchanged children at least every 0.9 x reconcile_interval
@@ -279,16 +276,15 @@ async def _explain_stops(kube: KubeClient, audit: AuditHook, permit: DataPermit,
                 raise
 
     async def announce(ws: Workspace) -> None:
-        await _post_event(kube, _ref(ws), ws.namespace or "", reason, message, warning=True)
+        await post_event(kube, _ref(ws), type_=WARNING, reason=reason, message=message)
         await audit.record("workspace.stopped", target=f"Workspace/{ws.namespace}/{ws.name}", permit=permit.name,
                            details={"reason": reason, "by": "permit-reconciler"})
 
     await asyncio.gather(*(condition(ws) for ws in mark), *(announce(ws) for ws in stopped))
     if stopped:
         names = ", ".join(sorted(ws.name for ws in stopped))
-        await _post_event(kube, _permit_ref(permit), PERMIT_EVENT_NAMESPACE, info.reason,
-                          f"Stopped {len(stopped)} workspace(s) in {stopped[0].namespace}: {names}. {info.message}",
-                          warning=True)
+        await post_event(kube, _permit_ref(permit), type_=WARNING, reason=info.reason,
+                         message=f"Stopped {len(stopped)} workspace(s) in {stopped[0].namespace}: {names}. {info.message}")
 
 
 def _ws_reason(info: PhaseInfo) -> str:
@@ -360,25 +356,6 @@ async def _report(kube: KubeClient, audit: AuditHook, permit: DataPermit, transi
     await audit.record(transition.act, target=f"DataPermit/{permit.name}", permit=permit.name,
                        details={"permitId": permit.spec.permit_id, "reason": transition.reason,
                                 "generation": permit.generation})
-    await _post_event(kube, _permit_ref(permit), PERMIT_EVENT_NAMESPACE, transition.reason, transition.message,
-                      warning=transition.warning)
-
-
-async def _post_event(kube: KubeClient, involved: dict[str, Any], namespace: str, reason: str, message: str,
-                      *, warning: bool = False) -> None:
-    """A core/v1 Event (what ``kubectl describe`` shows). Best effort: a lost event is logged."""
-    now = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    event = {
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"generateName": f"{involved['name']}.", "namespace": namespace},
-        "involvedObject": {k: v for k, v in involved.items() if v},
-        "reason": reason, "message": message[:1024], "type": "Warning" if warning else "Normal",
-        "source": {"component": MANAGED_BY}, "reportingComponent": MANAGED_BY,
-        "reportingInstance": os.uname().nodename[:128],
-        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-    }
-    try:
-        await kube.create(event)
-    except ApiError as exc:
-        log.warning("event %s on %s not posted: %s", reason, involved.get("name"), exc)
+    await post_event(kube, _permit_ref(permit), type_=WARNING if transition.warning else NORMAL,
+                     reason=transition.reason, message=transition.message)
 

@@ -14,6 +14,7 @@ import kopf
 
 from spe_api import GROUP, VERSION, ConditionType, Tool, ToolPhase, set_condition
 from spe_kube import kind_for
+from spe_kube.events import NORMAL, WARNING, post_event
 
 from ..registry import REGISTRY
 
@@ -55,7 +56,8 @@ async def reconcile_tool(body: kopf.Body, type: str | None, memo: kopf.Memo, **_
         return
     message = patch["status"]["conditions"][-1]["message"] if phase != ToolPhase.APPROVED else \
         f"Tool {tool.name} ({tool.spec.image}) is approved for workspaces."
-    kopf.info(body, reason=f"Tool{phase.value}", message=message)
+    await post_event(memo.kube, body, type_=WARNING if phase == ToolPhase.REVOKED else NORMAL,
+                     reason=f"Tool{phase.value}", message=message)
     act = AUDIT_ACTS.get(phase)
     audit = memo.get("audit")
     if act and audit is not None:

@@ -28,6 +28,7 @@ from typing import Any
 from spe_api import DatasetPhase, Reason, Workspace, WorkspacePhase, permit_namespace
 from spe_api.reasons import WorkspaceMessage as M
 from spe_kube import ApiError, KubeClient, kind_for
+from spe_kube.events import NORMAL, WARNING, post_event
 
 from ..audit import AuditHook, AuditUnavailable
 from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_OWNER_UID, LABEL_WORKSPACE, MANAGED_BY
@@ -37,7 +38,6 @@ from ..settings import SpeSettings
 from . import checks, names
 from .datasets import evaluate_datasets
 from .desired import desired_children
-from .events import NORMAL, WARNING, post_event
 from .gpu_idle import gpu_idle_deadline, is_gpu_idle
 from .idle import idle_deadline, is_idle, last_activity
 from .statefulset import ServiceAddress, service_hostnames
