@@ -235,3 +235,18 @@ def test_without_the_images_configuration_the_routes_are_open(hub, tmp_path):
             assert "attachment" in r.headers.get("content-disposition", "")
     finally:
         stop(server)
+
+
+def test_the_image_ships_this_configuration_as_its_only_one():
+    """The directory the tests above start the server with is the one the image installs as its
+    JUPYTER_CONFIG_DIR, which start-notebook.sh keeps, with the home's configuration off."""
+    dockerfile = (repo_root() / IMAGE_DIR / "Dockerfile").read_text()
+    start = (repo_root() / IMAGE_DIR / "start-notebook.sh").read_text()
+    installed = "/opt/spe/etc/jupyter"
+    assert f"COPY {CONFIG_DIR}/ {installed}/" in dockerfile
+    assert f"JUPYTER_CONFIG_DIR={installed}" in dockerfile
+    assert f'JUPYTER_CONFIG_DIR="${{JUPYTER_CONFIG_DIR:-{installed}}}"' in start
+    for setting in ("JUPYTERHUB_DISABLE_USER_CONFIG=1", "PYTHONNOUSERSITE=1"):
+        assert setting in dockerfile and setting in start
+    config = (repo_root() / CONFIG_DIR / "jupyter_server_config.py").read_text()
+    assert 'c.ServerApp.extra_services = ["spe_workspace.closed_downloads"]' in config
