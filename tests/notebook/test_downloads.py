@@ -124,6 +124,8 @@ def _start_server(root: Path, hub, config_dir: Path) -> tuple[subprocess.Popen, 
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home), "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "NO_PROXY": "*",
+        # no IPython directory to migrate: jupyter would mark the (repository's) config directory
+        "IPYTHONDIR": str(root / "no-ipython"),
         # what the operator injects (workspaces/statefulset.py) and the image's environment
         "SPE_HUB_CREDENTIALS_DIR": str(_hub_secret(root, hub, port)),
         "SPE_HUB_API_URL": hub.api_url,
