@@ -1,4 +1,9 @@
-"""The researcher API (JupyterHub API token) and the release download (signed link)."""
+"""The researcher API (the notebook server's JupyterHub API token) and the release download
+(signed link).
+
+Every researcher call acts for the user *and the workspace* the server's token is bound to
+(:mod:`.hub_auth`): a namespace or workspace in the request is only checked against it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import audit as act
-from .hub_auth import HubAuthError, token_from_header
+from .hub_auth import HubAuthError, HubIdentity, token_from_header
 from .lifecycle import Phase
 from .release import LinkError, verify_link
 from .records import Problem, current_files
@@ -54,68 +59,78 @@ def researcher_view(svc, obj: dict, base_url: str) -> dict:
     return view
 
 
-async def _user(request: Request) -> str:
+async def _caller(request: Request) -> HubIdentity:
     token = token_from_header(request.headers.get("authorization"))
     try:
-        return await request.app.state.hub.user_for(token)
+        return await request.app.state.hub.identify(token)
     except HubAuthError as e:
-        raise Problem(e.status, "unauthenticated" if e.status == 401 else "hub_unavailable", e.message) from None
+        raise Problem(e.status, e.code, e.message) from None
+
+
+def _binding(who: HubIdentity) -> tuple[str, str]:
+    return who.namespace, who.workspace
 
 
 async def create_request(request: Request) -> Response:
-    user = await _user(request)
+    who = await _caller(request)
     svc = request.app.state.svc
 
     async def begin(fields: dict) -> Staging:
-        ns, ws = fields.get("namespace", ""), fields.get("workspace", "")
-        if not ns or not ws:
-            raise Problem(400, "fields_after_files", "send the namespace and workspace fields before the files")
-        return await svc.open_request(user, ns, ws)
+        # optional; when sent (before the files), they must name the token's own workspace
+        ns, ws = fields.get("namespace") or who.namespace, fields.get("workspace") or who.workspace
+        svc.ensure_bound(who.user, _binding(who), ns, ws)
+        return await svc.open_request(who.user, who.namespace, who.workspace)
     fields, staging = await read_upload(request, begin)
     obj = await svc.commit_request(staging, fields.get("justification", ""))
     return JSONResponse(researcher_view(svc, obj, request.app.state.settings.public_url), status_code=201)
 
 
 async def list_requests(request: Request) -> Response:
-    user = await _user(request)
+    """The caller's requests from this workspace (another workspace's are its own server's business)."""
+    who = await _caller(request)
     svc = request.app.state.svc
     base = request.app.state.settings.public_url
-    return JSONResponse({"items": [researcher_view(svc, o, base) for o in await svc.list_own(user)]})
+    return JSONResponse({"items": [researcher_view(svc, o, base) for o in await svc.list_own(who.user, _binding(who))]})
 
 
 async def get_request(request: Request) -> Response:
-    user = await _user(request)
+    who = await _caller(request)
     svc = request.app.state.svc
-    obj = await svc.get_own(user, request.path_params["name"])
+    obj = await svc.get_own(who.user, request.path_params["name"], _binding(who))
     return JSONResponse(researcher_view(svc, obj, request.app.state.settings.public_url))
 
 
 async def withdraw(request: Request) -> Response:
-    user = await _user(request)
+    who = await _caller(request)
     svc = request.app.state.svc
-    obj = await svc.withdraw(user, request.path_params["name"])
+    obj = await svc.withdraw(who.user, request.path_params["name"], _binding(who))
     return JSONResponse(researcher_view(svc, obj, request.app.state.settings.public_url))
 
 
 async def resubmit(request: Request) -> Response:
-    user = await _user(request)
+    who = await _caller(request)
     svc = request.app.state.svc
     name = request.path_params["name"]
 
     async def begin(fields: dict) -> Staging:
-        return await svc.open_resubmission(user, name)
+        return await svc.open_resubmission(who.user, name, _binding(who))
     fields, staging = await read_upload(request, begin)
     obj = await svc.commit_resubmission(staging, fields.get("justification", ""))
     return JSONResponse(researcher_view(svc, obj, request.app.state.settings.public_url))
 
 
 async def policy(request: Request) -> Response:
-    """Pre-flight for ``spe-export``: may this user export from this workspace, within which limits?"""
-    user = await _user(request)
+    """Pre-flight for ``spe-export``: may this user export from this server's workspace, within
+    which limits? (The path may name the workspace; it must be the token's.)"""
+    who = await _caller(request)
     svc = request.app.state.svc
-    _, permit = await svc.authorize_export(user, request.path_params["namespace"], request.path_params["workspace"])
+    ns = request.path_params.get("namespace", who.namespace)
+    ws = request.path_params.get("workspace", who.workspace)
+    svc.ensure_bound(who.user, _binding(who), ns, ws)
+    _, permit = await svc.authorize_export(who.user, who.namespace, who.workspace)
     p = permit.policy
-    return JSONResponse({"permit": permit.name, "user": user,
+    return JSONResponse({"permit": permit.name, "user": who.user,
+                         "namespace": who.namespace, "workspace": who.workspace,
                          "maxFileBytes": min(p.thresholds.max_file_bytes, request.app.state.settings.max_request_bytes),
                          "maxFiles": p.max_files, "allowedFileTypes": list(p.thresholds.allowed_types),
                          "reviewersRequired": p.reviewers_required,
@@ -146,6 +161,7 @@ routes = [
     Route("/api/v1/requests/{name}", get_request, methods=["GET"]),
     Route("/api/v1/requests/{name}/withdraw", withdraw, methods=["POST"]),
     Route("/api/v1/requests/{name}/resubmit", resubmit, methods=["POST"]),
+    Route("/api/v1/policy", policy, methods=["GET"]),
     Route("/api/v1/workspaces/{namespace}/{workspace}/policy", policy, methods=["GET"]),
     Route("/download/{namespace}/{name}", download, methods=["GET"]),
 ]

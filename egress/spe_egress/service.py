@@ -49,6 +49,9 @@ CHECK_SLOTS = 1               # checks at once: each holds a request's files in 
 RESUME_PHASES = (Phase.SUBMITTED.value, Phase.CHECKING.value)
 
 AuditEntry = tuple  # (actor, action, target, keyword arguments of Auditor.record)
+# (namespace, workspace) a researcher's server token is bound to (see .hub_auth); None for
+# callers inside the gateway and the service tests, which name the workspace themselves
+Binding = tuple[str, str]
 
 
 class EgressService:
@@ -168,6 +171,18 @@ class EgressService:
                           "exports are refused")
         return ws, permit
 
+    def ensure_bound(self, user: str, bound: Binding | None, namespace: str, workspace: str) -> None:
+        """A researcher acts only on the workspace their server's token is bound to
+        (:mod:`.hub_auth`); naming another is refused, audited."""
+        if bound is None or (namespace, workspace) == tuple(bound):
+            return
+        p = Problem(403, "wrong_workspace", f"this notebook server belongs to workspace {bound[0]}/{bound[1]}; "
+                    f"it cannot file or follow exports of workspace {namespace}/{workspace}: "
+                    "run spe-export in that workspace's own notebook")
+        self.audit.record(user, act.EXPORT_DENIED, f"{namespace}/{workspace}", outcome="denied",
+                          details={"code": p.code, "message": p.message, "boundTo": f"{bound[0]}/{bound[1]}"})
+        raise p
+
     def check_limits(self, permit: PermitInfo, files: list[Upload]) -> None:
         pol = permit.policy
         if not files:
@@ -268,8 +283,8 @@ class EgressService:
         self._spawn(self.run_checks(namespace, name))
         return created
 
-    async def withdraw(self, user: str, name: str) -> dict:
-        obj = await self._own(user, name)
+    async def withdraw(self, user: str, name: str, bound: Binding | None = None) -> dict:
+        obj = await self._own(user, name, bound)
         ns = obj["metadata"]["namespace"]
 
         def mutate(o):
@@ -279,8 +294,8 @@ class EgressService:
         self.quarantine.purge(ns, name)
         return obj
 
-    async def open_resubmission(self, user: str, name: str) -> Staging:
-        obj = await self._own(user, name)
+    async def open_resubmission(self, user: str, name: str, bound: Binding | None = None) -> Staging:
+        obj = await self._own(user, name, bound)
         ns = obj["metadata"]["namespace"]
         if obj["status"].get("phase") != Phase.RETURNED.value:
             raise Problem(409, "not_returned", f"only a returned request can be resubmitted; {name} is "
@@ -327,17 +342,20 @@ class EgressService:
         self._spawn(self.run_checks(ns, name))
         return obj
 
-    async def _own(self, user: str, name: str) -> dict:
+    async def _own(self, user: str, name: str, bound: Binding | None = None) -> dict:
         obj = await self.store.find_review(name)
         if obj is None or not same_subject(obj["spec"].get("requester"), user):
             raise Problem(404, "not_found", f"you have no export request {name}")
+        self.ensure_bound(user, bound, obj["metadata"]["namespace"], obj["spec"].get("workspace", ""))
         return self._verified(obj)
 
-    async def get_own(self, user: str, name: str) -> dict:
-        return await self._own(user, name)
+    async def get_own(self, user: str, name: str, bound: Binding | None = None) -> dict:
+        return await self._own(user, name, bound)
 
-    async def list_own(self, user: str) -> list[dict]:
-        return sorted((o for o in await self._list() if same_subject(o["spec"].get("requester"), user)),
+    async def list_own(self, user: str, bound: Binding | None = None) -> list[dict]:
+        """The user's requests; with ``bound``, only those of that workspace."""
+        return sorted((o for o in await self._list() if same_subject(o["spec"].get("requester"), user)
+                       and (bound is None or (o["metadata"]["namespace"], o["spec"].get("workspace")) == tuple(bound))),
                       key=lambda o: o["status"].get("submittedAt", ""), reverse=True)
 
     # --- automatic checks --------------------------------------------------------------------

@@ -4,12 +4,13 @@ The body is parsed chunk by chunk (``python-multipart``'s push parser) straight 
 connection, so neither a file nor the request is ever held whole in memory or spooled to a
 temporary disk. Limits hold as bytes arrive, with or without a Content-Length (a chunked
 upload has none): the gateway's ``max_request_bytes`` for the whole body, and -- once the
-``namespace`` and ``workspace`` fields have been read and the request authorised -- the
-permit's per-file size and file count. The first byte over a limit ends the request with 413
-and removes everything written; the refusal is audited by the service.
+request is authorised at its first file (for the workspace its server's token is bound to) --
+the permit's per-file size and file count. The first byte over a limit ends the request with
+413 and removes everything written; the refusal is audited by the service.
 
-The text fields (``namespace``, ``workspace``, ``justification``) must come before the files;
-``spe-export`` and every common client send form fields first.
+The text fields (``justification``; optionally ``namespace`` and ``workspace``, which must name
+the token's workspace) come before the files; ``spe-export`` and every common client send form
+fields first.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def _request_id(out: str) -> str:
 
 
 def test_export_goes_from_request_to_released_bundle(gateway, hub, tmp_path):
-    token = hub.token_for(RESEARCHER)
+    token = hub.server_token(RESEARCHER, NAMESPACE, WORKSPACE)
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "table1.csv").write_bytes(SAFE_CSV)
     (tmp_path / "results" / "notes.txt").write_bytes(NOTES_TXT)
@@ -71,7 +71,7 @@ def test_export_goes_from_request_to_released_bundle(gateway, hub, tmp_path):
 
 
 def test_researcher_sees_no_votes_and_no_private_comments(gateway, hub, tmp_path):
-    token = hub.token_for(RESEARCHER)
+    token = hub.server_token(RESEARCHER, NAMESPACE, WORKSPACE)
     f = tmp_path / "t.csv"
     f.write_bytes(SAFE_CSV)
     code, out, err = run_cli(gateway, token, "request", str(f), "--justification", "Counts for the report.")
@@ -112,16 +112,16 @@ def test_refusals_are_clear_with_exit_codes(gateway, hub, tmp_path):
     f.write_bytes(SAFE_CSV)
     just = ("--justification", "Counts for the report.")
     # not a member of the permit
-    code, _, err = run_cli(gateway, hub.token_for("mallory"), "request", str(f), *just)
+    code, _, err = run_cli(gateway, hub.server_token("mallory", NAMESPACE, WORKSPACE), "request", str(f), *just)
     assert code == 4 and "mallory is not a member of permit p1" in err
     # permit not active
-    code, _, err = run_cli(gateway, hub.token_for(RESEARCHER), "request", str(f), *just,
-                           workspace="ws2", namespace="spe-p-suspended")
+    code, _, err = run_cli(gateway, hub.server_token(RESEARCHER, "spe-p-suspended", "ws2"), "request", str(f),
+                           *just, workspace="ws2", namespace="spe-p-suspended")
     assert code == 4 and "Suspended, not Active" in err
     # over the size limit (refused before upload by the pre-flight)
     big = tmp_path / "big.bin"
     big.write_bytes(b"\0" * (MAX_FILE + 1))
-    code, _, err = run_cli(gateway, hub.token_for(RESEARCHER), "request", str(big), *just)
+    code, _, err = run_cli(gateway, hub.server_token(RESEARCHER, NAMESPACE, WORKSPACE), "request", str(big), *just)
     assert code == 5 and "allows at most" in err and "uploading" not in err
     # a token the hub does not know
     code, _, err = run_cli(gateway, "not-a-token", "request", str(f), *just)
@@ -130,12 +130,13 @@ def test_refusals_are_clear_with_exit_codes(gateway, hub, tmp_path):
     code, _, err = run_cli(gateway, "", "status")
     assert code == 2 and "JUPYTERHUB_API_TOKEN" in err
     # no such workspace, no such request
-    code, _, err = run_cli(gateway, hub.token_for(RESEARCHER), "request", str(f), *just, workspace="nope")
+    code, _, err = run_cli(gateway, hub.server_token(RESEARCHER, NAMESPACE, "nope"), "request", str(f), *just,
+                           workspace="nope")
     assert code == 6
-    code, _, err = run_cli(gateway, hub.token_for(RESEARCHER), "status", "er-0000000000")
+    code, _, err = run_cli(gateway, hub.server_token(RESEARCHER, NAMESPACE, WORKSPACE), "status", "er-0000000000")
     assert code == 6
     # the size limit also holds on the API itself (a client that skips the pre-flight)
-    with httpx.Client(base_url=gateway.url, headers={"Authorization": f"token {hub.token_for(RESEARCHER)}"},
+    with httpx.Client(base_url=gateway.url, headers={"Authorization": f"token {hub.server_token(RESEARCHER, NAMESPACE, WORKSPACE)}"},
                       trust_env=False) as http:
         r = http.post("/api/v1/requests", data={"workspace": WORKSPACE, "namespace": NAMESPACE,
                                                 "justification": "Counts for the report."},
@@ -150,7 +151,7 @@ def test_refusals_are_clear_with_exit_codes(gateway, hub, tmp_path):
 
 
 def test_release_link_is_signed_and_time_limited(gateway, hub, tmp_path):
-    token = hub.token_for(RESEARCHER)
+    token = hub.server_token(RESEARCHER, NAMESPACE, WORKSPACE)
     f = tmp_path / "t.csv"
     f.write_bytes(SAFE_CSV)
     _, out, _ = run_cli(gateway, token, "request", str(f), "--justification", "Counts for the report.")

@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from .conftest import NAMESPACE, RESEARCHER, memory_store, start_gateway
+from .conftest import NAMESPACE, RESEARCHER, WORKSPACE, memory_store, start_gateway
 from .helpers import NOTES_TXT, SMALL_CELLS_CSV, png_with_text, run_cli, zip_members
 
 pytestmark = [pytest.mark.egress, pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(600)]
@@ -46,7 +46,8 @@ def submit(gw, hub, tmp_path, user: str, files: dict[str, bytes], why: str, **wh
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
         paths.append(str(p))
-    code, out, err = run_cli(gw, hub.token_for(user), "request", *paths, "--justification", why, **where)
+    token = hub.server_token(user, where.get("namespace", NAMESPACE), where.get("workspace", WORKSPACE))
+    code, out, err = run_cli(gw, token, "request", *paths, "--justification", why, **where)
     assert code == 0, err
     rid = out.split()[2].rstrip(":")
     gw.wait_phase(rid, {"AwaitingReview"})
@@ -124,7 +125,7 @@ async def test_reviewers_vote_in_the_browser_and_requester_downloads(browser, re
     await ctx_b.close()
 
     # --- the requester downloads the released bundle through its signed link ---
-    async with httpx.AsyncClient(base_url=gw.url, headers={"Authorization": f"token {hub.token_for(RESEARCHER)}"},
+    async with httpx.AsyncClient(base_url=gw.url, headers={"Authorization": f"token {hub.server_token(RESEARCHER, NAMESPACE, WORKSPACE)}"},
                                  trust_env=False) as http:
         view = (await http.get(f"/api/v1/requests/{rid}")).json()
     assert view["phase"] == "Approved" and "ADA-PRIVATE-NOTE" not in str(view)

@@ -107,7 +107,7 @@ def _get(cluster, kind: str, name: str, ns: str) -> dict:
 def test_export_on_the_real_control_plane(kube_gateway, permit_and_workspace, hub, egress_crds, tmp_path):
     gw, cluster = kube_gateway, egress_crds
     permit, ns = permit_and_workspace
-    token = hub.token_for(RESEARCHER)
+    token = hub.server_token(RESEARCHER, ns, "analysis")
     f = tmp_path / "t.csv"
     f.write_bytes(SAFE_CSV)
     code, out, err = run_cli(gw, token, "request", str(f), "--justification", "Counts for the report.",
@@ -154,19 +154,19 @@ def test_permit_rules_are_read_from_the_api_server(kube_gateway, permit_and_work
     permit, ns = permit_and_workspace
     big = tmp_path / "big.csv"
     big.write_bytes(SMALL_CELLS_CSV * 30000)  # over the permit's 1Mi
-    code, _, err = run_cli(gw, hub.token_for(RESEARCHER), "request", str(big), "--justification",
+    code, _, err = run_cli(gw, hub.server_token(RESEARCHER, ns, "analysis"), "request", str(big), "--justification",
                            "Counts for the report.", workspace="analysis", namespace=ns)
     assert code == 5 and "1048576" in err
-    code, _, err = run_cli(gw, hub.token_for("mallory"), "status")
+    code, _, err = run_cli(gw, hub.server_token("mallory", ns, "analysis"), "status")
     assert code == 0  # anyone with a hub token may list their own (empty) requests
-    code, _, err = run_cli(gw, hub.token_for("mallory"), "request", str(big), "--justification",
+    code, _, err = run_cli(gw, hub.server_token("mallory", ns, "analysis"), "request", str(big), "--justification",
                            "Counts for the report.", workspace="analysis", namespace=ns)
     assert code == 4 and "not a member" in err
     cluster.kubectl("patch", "datapermit", permit, "--type=merge", "-p",
                     json.dumps({"spec": {"suspended": True, "suspensionReason": "audit in progress"}}), check=True)
     f = tmp_path / "t.csv"
     f.write_bytes(SAFE_CSV)
-    code, _, err = run_cli(gw, hub.token_for(RESEARCHER), "request", str(f), "--justification",
+    code, _, err = run_cli(gw, hub.server_token(RESEARCHER, ns, "analysis"), "request", str(f), "--justification",
                            "Counts for the report.", workspace="analysis", namespace=ns)
     assert code == 4 and "Suspended" in err
 
@@ -177,7 +177,7 @@ def test_returned_phase_is_visible_in_the_cluster(kube_gateway, permit_and_works
     _, ns = permit_and_workspace
     f = tmp_path / "t.csv"
     f.write_bytes(SAFE_CSV)
-    _, out, err = run_cli(gw, hub.token_for(RESEARCHER), "request", str(f), "--justification",
+    _, out, err = run_cli(gw, hub.server_token(RESEARCHER, ns, "analysis"), "request", str(f), "--justification",
                           "Counts for the report.", workspace="analysis", namespace=ns)
     rid = out.split()[2].rstrip(":")
     gw.wait_phase(rid, {"AwaitingReview"})

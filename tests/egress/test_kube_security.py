@@ -35,7 +35,7 @@ def _bind_hub(cluster, ns: str) -> None:
 def _request(gw, hub, tmp_path, ns: str) -> str:
     f = tmp_path / "t.csv"
     f.write_bytes(SAFE_CSV)
-    code, out, err = run_cli(gw, hub.token_for(RESEARCHER), "request", str(f), "--justification",
+    code, out, err = run_cli(gw, hub.server_token(RESEARCHER, ns, "analysis"), "request", str(f), "--justification",
                              "Counts for the report.", workspace="analysis", namespace=ns)
     assert code == 0, err
     rid = out.split()[2].rstrip(":")
@@ -69,7 +69,7 @@ def test_the_hub_cannot_forge_an_approval(kube_gateway, permit_and_workspace, hu
     obj = gw.call(gw.store.find_review(rid))
     assert obj["status"]["phase"] == "AwaitingReview"
     assert gw.svc.download_path(obj) is None
-    code, _, err = run_cli(gw, hub.token_for(RESEARCHER), "download", rid, "-o", str(tmp_path / "b.zip"),
+    code, _, err = run_cli(gw, hub.server_token(RESEARCHER, ns, "analysis"), "download", rid, "-o", str(tmp_path / "b.zip"),
                            workspace="analysis", namespace=ns)
     assert code == 7, err
     # the record lives on the gateway's own volume, never in the permit's namespace

@@ -21,7 +21,7 @@ SIZE = 10 * 1024 * 1024
 
 
 async def test_fifty_concurrent_ten_megabyte_uploads(gateway, hub):
-    token = hub.token_for(RESEARCHER)
+    token = hub.server_token(RESEARCHER, NAMESPACE, WORKSPACE)
     payloads = [os.urandom(SIZE) for _ in range(UPLOADS)]
     digests = [hashlib.sha256(p).hexdigest() for p in payloads]
     limits = httpx.Limits(max_connections=UPLOADS, max_keepalive_connections=UPLOADS)

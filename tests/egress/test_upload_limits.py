@@ -105,7 +105,7 @@ def chunked_upload(url: str, token: str, file_bytes: int, name: str = "big.bin")
 
 
 def test_a_chunked_upload_over_the_limit_is_refused_with_bounded_memory(gateway, hub):
-    token = hub.token_for(RESEARCHER)
+    token = hub.server_token(RESEARCHER, NAMESPACE, WORKSPACE)
     chunked_upload(gateway.url, token, 64 * 1024, "warm.csv")  # warm up code paths and caches
     too_big = 8 * MAX_FILE  # 160 MiB against the permit's 20 MiB per file
     with PeakRss() as rss:
@@ -127,7 +127,7 @@ def test_a_chunked_upload_over_the_limit_is_refused_with_bounded_memory(gateway,
 
 
 def test_a_chunked_upload_within_the_limit_streams_to_quarantine(gateway, hub):
-    token = hub.token_for(RESEARCHER)
+    token = hub.server_token(RESEARCHER, NAMESPACE, WORKSPACE)
     size = MAX_FILE - 1
     # the checks (which read a request's files into memory, one request at a time) wait until
     # the upload is measured

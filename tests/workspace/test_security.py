@@ -64,6 +64,20 @@ def test_the_components_addresses_are_injected():
     assert env["SPE_HUB_API_URL"] == "http://spe-hub.spe-system.svc:8081/hub/api"
 
 
+def test_spe_export_finds_its_workspace_and_the_gateway_in_the_environment():
+    """What spe-export reads inside the server: injected by the operator, not by the hub or a test
+    (the token itself comes from the hub's Secret, mounted where start-notebook.sh reads it)."""
+    ws = ws_model()
+    container = statefulset.build_statefulset(ws, tool_model(), (), SETTINGS, replicas=1)[
+        "spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert (env["SPE_WORKSPACE"], env["SPE_NAMESPACE"]) == (ws.name, ws.namespace)
+    assert env["SPE_EGRESS_URL"].startswith("http://spe-egress.")
+    assert env["SPE_HUB_CREDENTIALS_DIR"] == "/run/secrets/spe-hub"
+    assert {"mountPath": "/run/secrets/spe-hub", "name": "hub-credentials", "readOnly": True} in container["volumeMounts"]
+    assert not [k for k in env if k.startswith("JUPYTERHUB_")], "the hub's credentials come from its Secret"
+
+
 # --- item 7: isolation before any server -----------------------------------------------------------
 
 def _isolation(found: set[str]) -> checks.Isolation:

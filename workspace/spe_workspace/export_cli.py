@@ -1,10 +1,13 @@
 """``spe-export``: ask the egress gateway to let files out of the workspace, follow the
 request, and download the released bundle. Runs inside the notebook server.
 
-Environment (set by the hub and the workspace):
+Environment (set by the operator and the hub):
   SPE_EGRESS_URL          the gateway, e.g. http://spe-egress.spe-system:8090
-  JUPYTERHUB_API_TOKEN    the notebook server's hub token (identifies the researcher)
-  SPE_WORKSPACE, SPE_NAMESPACE   this workspace and its namespace (or --workspace/--namespace)
+  JUPYTERHUB_API_TOKEN    the notebook server's own hub token: it names the researcher *and*
+                          the workspace (the gateway files every request under the workspace
+                          whose server holds the token, never one the request names)
+  SPE_WORKSPACE, SPE_NAMESPACE   optional (or --workspace/--namespace): only checked against
+                          the token's workspace, a mismatch is refused
 
 Exit codes: 0 done; 1 other error; 2 usage or configuration; 3 not authenticated;
 4 refused (not a member, permit not active); 5 over a size limit; 6 no such request;
@@ -63,6 +66,7 @@ class Config:
     def __init__(self, args: argparse.Namespace, env: dict):
         self.url = (getattr(args, "url", None) or env.get("SPE_EGRESS_URL") or "").rstrip("/")
         self.token = env.get("JUPYTERHUB_API_TOKEN") or ""
+        # not needed (the token names the workspace); when known, the gateway checks them
         self.workspace = getattr(args, "workspace", None) or env.get("SPE_WORKSPACE") or ""
         self.namespace = getattr(args, "namespace", None) or env.get("SPE_NAMESPACE") or ""
         if not self.url:
@@ -144,14 +148,27 @@ def multipart(fields: dict[str, str], files: list[tuple[str, Path]], progress: P
     return f"multipart/form-data; boundary={boundary}", length, gen()
 
 
+def _policy(cfg: Config, http: httpx.Client) -> dict:
+    """The gateway's pre-flight for the token's workspace. A workspace named here (flags or
+    environment) is checked: the gateway refuses (and audits) one that is not the token's."""
+    if cfg.namespace and cfg.workspace:
+        r = http.get(f"/api/v1/workspaces/{cfg.namespace}/{cfg.workspace}/policy")
+    else:
+        r = http.get("/api/v1/policy")
+    _raise_for(r)
+    pol = r.json()
+    for what, given in (("workspace", cfg.workspace), ("namespace", cfg.namespace)):
+        if given and pol.get(what) and given != pol[what]:
+            raise CliError(EXIT_REFUSED, f"this notebook's token belongs to workspace {pol['namespace']}/"
+                                         f"{pol['workspace']}, not to {what} {given}: run spe-export in that "
+                                         "workspace's own notebook")
+    return pol
+
+
 def cmd_request(cfg: Config, args) -> int:
-    if not cfg.workspace or not cfg.namespace:
-        raise CliError(EXIT_USAGE, "which workspace? set SPE_WORKSPACE and SPE_NAMESPACE or pass --workspace/--namespace")
     files = collect(args.paths)
     with cfg.client() as http:
-        r = http.get(f"/api/v1/workspaces/{cfg.namespace}/{cfg.workspace}/policy")
-        _raise_for(r)
-        pol = r.json()
+        pol = _policy(cfg, http)
         for name, p in files:
             size = p.stat().st_size
             if size > pol["maxFileBytes"]:
@@ -169,7 +186,7 @@ def cmd_request(cfg: Config, args) -> int:
             path = f"/api/v1/requests/{args.resubmit}/resubmit"
         else:
             path = "/api/v1/requests"
-            fields.update(workspace=cfg.workspace, namespace=cfg.namespace)
+            fields.update(workspace=pol["workspace"], namespace=pol["namespace"])
         ctype, length, body = multipart(fields, files, progress)
         r = http.post(path, content=body, headers={"Content-Type": ctype, "Content-Length": str(length)})
         _raise_for(r)
@@ -244,8 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("request", help="ask to export files (directories are taken whole)")
     r.add_argument("paths", nargs="+", metavar="PATH")
     r.add_argument("--justification", "-j", required=True, help="why the files are needed and why they are safe")
-    r.add_argument("--workspace", help="default $SPE_WORKSPACE")
-    r.add_argument("--namespace", help="default $SPE_NAMESPACE")
+    r.add_argument("--workspace", help="not needed: the notebook's token names its workspace; if given "
+                   "(default $SPE_WORKSPACE), it must be that one")
+    r.add_argument("--namespace", help="likewise (default $SPE_NAMESPACE)")
     r.add_argument("--resubmit", metavar="ID", help="resubmit a returned request with these files")
     r.add_argument("--quiet", "-q", action="store_true", help="no upload progress")
     s = sub.add_parser("status", help="your requests, or one request in full")

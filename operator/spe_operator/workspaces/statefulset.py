@@ -8,7 +8,9 @@ no service links; datasets read-only at ``/data/<dataset>`` (volume and mount); 
 requests equal to limits; GPUs as an ``nvidia.com/gpu`` limit pinned to the model's nodes;
 no DNS (``dnsPolicy: None``, the only nameserver the pod's own loopback, where nothing answers:
 a resolver that forwards queries is a tunnel out) -- the hub's and the gateway's addresses are
-injected as ``hostAliases`` and their URLs as environment variables.
+injected as ``hostAliases`` and their URLs as environment variables, with the workspace and
+its namespace (what ``spe-export`` needs beside the server's hub token, which the hub's Secret
+carries).
 """
 
 from __future__ import annotations
@@ -119,7 +121,9 @@ def _env(ws: Workspace, settings: SpeSettings) -> list[dict[str, str]]:
     home = settings.workspace_home_dir.rstrip("/") or "/home"
     return [
         {"name": "HOME", "value": home},
+        # what spe-export checks against its token's workspace (the gateway takes both from the token)
         {"name": "SPE_WORKSPACE", "value": ws.name},
+        {"name": "SPE_NAMESPACE", "value": ws.namespace},
         {"name": "SPE_PERMIT", "value": ws.spec.permit},
         {"name": "SPE_DATA_DIR", "value": names.DATA_ROOT},
         {"name": "SPE_OUTPUTS_DIR", "value": f"{home}/outputs"},
