@@ -11,12 +11,12 @@ import asyncio
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from spe_api import (IDENTITY_FINALIZER, KEEP_GROUP_ANNOTATION, ConditionType, DataPermit, DataPermitPhase,
-                     DataPermitStatus, Message, permit_group, set_condition)
+                     DataPermitStatus, Message, Reason, get_condition, permit_group, set_condition)
 from spe_kube import ApiError, KubeClient
 
 from .client import IdentityProvider, IdentityRefused, IdentityUnavailable
@@ -109,7 +109,13 @@ class PermitIdentity:
             return error_outcome(client=self.provider.client_id, group=group, error=str(exc),
                                  recorded_group=permit.status.group), backoff(state.failures)
         state.digest, state.synced_at, state.failures = digest, loop.time(), 0
-        return report.outcome, None
+        outcome = report.outcome
+        recorded = get_condition(permit.status.conditions, ConditionType.IDENTITY_SYNCED)
+        if (outcome.reason == Reason.GROUP_EMPTIED and not report.plan.changes and recorded is not None
+                and recorded.reason == Reason.GROUP_EMPTIED):
+            # still empty: keep saying how many sessions the emptying ended (this sync ended none)
+            outcome = replace(outcome, message=recorded.message)
+        return outcome, None
 
     # --- the finalizer --------------------------------------------------------------------
 
@@ -137,13 +143,13 @@ class PermitIdentity:
         note, reason = None, ""
         if (md.get("annotations") or {}).get(KEEP_GROUP_ANNOTATION) == "true":
             note, reason = Message.IDENTITY_GROUP_LEFT_BEHIND.format(annotation=KEEP_GROUP_ANNOTATION,
-                                                                    group=group), "GroupLeftBehind"
+                                                                    group=group), Reason.GROUP_LEFT_BEHIND
             log.warning("DataPermit %s: %s", name, note)
         elif self.provider is None:
             message = (f"Group {group} cannot be removed: no identity provider is configured. Configure it, or "
                        f"annotate the permit {KEEP_GROUP_ANNOTATION}=true to let it go without.")
             log.warning("DataPermit %s: %s", name, message)
-            return Finalized(self._interval, message, "IdentityProviderNotConfigured")
+            return Finalized(self._interval, message, Reason.IDENTITY_PROVIDER_NOT_CONFIGURED)
         else:
             state = self._state.setdefault(name, _State())
             try:
@@ -154,8 +160,8 @@ class PermitIdentity:
                 return Finalized(backoff(state.failures),
                                  f"Group {group} could not be removed ({exc}); the operator retries. If the identity "
                                  f"provider is gone for good, annotate the permit {KEEP_GROUP_ANNOTATION}=true.",
-                                 "IdentityProviderUnreachable" if isinstance(exc, IdentityUnavailable)
-                                 else "IdentityProviderError")
+                                 Reason.IDENTITY_PROVIDER_UNREACHABLE if isinstance(exc, IdentityUnavailable)
+                                 else Reason.IDENTITY_PROVIDER_ERROR)
             log.info("DataPermit %s: group %s removed (%d hub session(s) ended)", name, group, ended)
         try:
             await self._set_finalizers(kube, md, [f for f in finalizers if f != IDENTITY_FINALIZER])
