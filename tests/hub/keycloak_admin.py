@@ -141,11 +141,17 @@ class Relay:
         threading.Thread(target=self._accept, args=(listener,), daemon=True, name="kc-relay").start()
 
     def cut(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
         with self._lock:
+            listener, self._listener = self._listener, None
             conns, self._conns = self._conns, set()
+        if listener is not None:
+            # shutdown wakes the thread blocked in accept(); a bare close() would leave the
+            # kernel's socket listening (and accepting) until that accept() returns
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
         for conn in conns:
             try:
                 conn.shutdown(socket.SHUT_RDWR)
@@ -166,6 +172,10 @@ class Relay:
                 continue
             upstream.settimeout(None)
             with self._lock:
+                if self._listener is not listener:  # cut meanwhile: nothing gets through
+                    client.close()
+                    upstream.close()
+                    return
                 self._conns.update((client, upstream))
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()

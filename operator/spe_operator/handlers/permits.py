@@ -235,9 +235,9 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
     # 2. The namespace and everything in it.
     children, retry = await _sync_children(memo, permit, settings, info, namespace)
 
-    # 3. The permit's group in the identity provider (never raises: a failure is a condition).
+    # 3. The permit's group in the identity provider (never raises: a failure is a condition
+    #    and a retry with backoff, which never postpones a validity boundary).
     identity, identity_retry = await memo.permit_identity.sync(kube, body, permit, info.phase)
-    retry = min((r for r in (retry, identity_retry) if r is not None), default=None)
 
     # 4. The status.
     status = build_status(permit.model_copy(update={"status": recorded}), info, children, workspaces, namespace, now)
@@ -249,7 +249,8 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
     if retry is not None:
         return retry
     wait = seconds_until(info.next_boundary, _now())
-    return None if wait is None else wait + BOUNDARY_SLACK
+    wait = None if wait is None else wait + BOUNDARY_SLACK
+    return min((w for w in (wait, identity_retry) if w is not None), default=None)
 
 
 def _forget(memo: kopf.Memo, name: str) -> None:
