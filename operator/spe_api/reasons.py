@@ -154,6 +154,12 @@ class Message:
         "The identity provider refused the group sync of {group} ({error}); check the operator's client "
         "{client} and its service account roles (query-users, view-users, manage-users, query-groups). The "
         "operator retries with backoff.")
+    IDENTITY_GROUP_NOT_REMOVED_UNCONFIGURED = (
+        "Group {group} cannot be removed: no identity provider is configured. Configure it, or annotate the "
+        "permit {annotation}=true to let it go without removing the group.")
+    IDENTITY_GROUP_NOT_REMOVED = (
+        "Group {group} could not be removed ({error}); the operator retries. If the identity provider is gone "
+        "for good, annotate the permit {annotation}=true to let it go without removing the group.")
     IDENTITY_GROUP_LEFT_BEHIND = (
         "Permit deleted with annotation {annotation}: group {group} was NOT removed from the identity provider; "
         "remove it there by hand if it still exists.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -74,6 +75,12 @@ def _cond(obj: dict | None, type_: str) -> dict:
 
 def _identity(kube: Kube, name: str) -> dict:
     return _cond(kube.permit(name), "IdentitySynced")
+
+
+def _events(kube: Kube, name: str, reason: str) -> list[dict]:
+    """Events about permit ``name`` (cluster-scoped: they go to namespace default)."""
+    selector = quote(f"involvedObject.name={name},reason={reason}")
+    return kube.items(f"/api/v1/namespaces/default/events?fieldSelector={selector}")
 
 
 def _members(*subjects: str) -> list[dict]:
@@ -206,10 +213,15 @@ def test_without_keycloak_deletion_waits_until_the_explicit_escape(kube, keycloa
             permit = kube.permit(name)
             assert permit is not None and permit["metadata"].get("deletionTimestamp"), permit
             time.sleep(0.5)
+        held = wait_for(lambda: _events(kube, name, "IdentityProviderUnreachable"), SYNCED, interval=0.25,
+                        what="a Warning Event saying why the permit waits")
+        assert held[0]["type"] == "Warning" and KEEP_GROUP_ANNOTATION in held[0]["message"], held[0]
         kube.merge(f"{API}/datapermits/{name}", {"metadata": {"annotations": {KEEP_GROUP_ANNOTATION: "true"}}})
         wait_for(lambda: kube.permit(name) is None, SYNCED, interval=0.25, what=f"permit {name} let go")
     finally:
         relay.restore()
+    (left,) = wait_for(lambda: _events(kube, name, "GroupLeftBehind"), SYNCED, what="the GroupLeftBehind Event")
+    assert f"permit-{name} was NOT removed" in left["message"], left
     assert group_members(keycloak, f"permit-{name}") == {"rita"}, "the escape leaves the group, as it says"
     delete_group(keycloak, f"permit-{name}")
 

@@ -146,8 +146,8 @@ class PermitIdentity:
                                                                     group=group), Reason.GROUP_LEFT_BEHIND
             log.warning("DataPermit %s: %s", name, note)
         elif self.provider is None:
-            message = (f"Group {group} cannot be removed: no identity provider is configured. Configure it, or "
-                       f"annotate the permit {KEEP_GROUP_ANNOTATION}=true to let it go without.")
+            message = Message.IDENTITY_GROUP_NOT_REMOVED_UNCONFIGURED.format(group=group,
+                                                                            annotation=KEEP_GROUP_ANNOTATION)
             log.warning("DataPermit %s: %s", name, message)
             return Finalized(self._interval, message, Reason.IDENTITY_PROVIDER_NOT_CONFIGURED)
         else:
@@ -158,8 +158,8 @@ class PermitIdentity:
                 state.failures += 1
                 log.warning("DataPermit %s: group %s not removed (attempt %d): %s", name, group, state.failures, exc)
                 return Finalized(backoff(state.failures),
-                                 f"Group {group} could not be removed ({exc}); the operator retries. If the identity "
-                                 f"provider is gone for good, annotate the permit {KEEP_GROUP_ANNOTATION}=true.",
+                                 Message.IDENTITY_GROUP_NOT_REMOVED.format(group=group, error=exc,
+                                                                          annotation=KEEP_GROUP_ANNOTATION),
                                  Reason.IDENTITY_PROVIDER_UNREACHABLE if isinstance(exc, IdentityUnavailable)
                                  else Reason.IDENTITY_PROVIDER_ERROR)
             log.info("DataPermit %s: group %s removed (%d hub session(s) ended)", name, group, ended)
