@@ -123,12 +123,15 @@ def test_editing_the_members_adds_and_removes_and_a_stranger_is_taken_out(kube, 
 
 
 def test_an_unknown_member_is_named_while_the_others_sync(kube, keycloak, permits):
-    # "rit" is a prefix of rita: a substring search would have put rita in for it
-    name = permits(members=_members("rita", "rit", "nobody-such"))["metadata"]["name"]
-    permit = _synced(kube, keycloak, name, {"rita"}, reason="MembersNotFound")
+    # "rit" is a prefix of rita, "researcher@spe.test" the tail of two e-mails: a substring search
+    # would have put rita (or nora) in for them. A member named by e-mail is found by it.
+    name = permits(members=_members("rita", "rit", "nobody-such", "researcher@spe.test",
+                                    "nora.researcher@spe.test"))["metadata"]["name"]
+    permit = _synced(kube, keycloak, name, {"rita", "nora"}, reason="MembersNotFound")
     cond = _cond(permit, "IdentitySynced")
-    assert cond["status"] == "False" and "rit," in cond["message"] and "nobody-such" in cond["message"], cond
-    assert "holds 1 member(s)" in cond["message"]
+    assert cond["status"] == "False", cond
+    assert "rit, nobody-such, researcher@spe.test." in cond["message"], cond
+    assert "holds 2 member(s)" in cond["message"]
     assert _cond(permit, "Ready")["status"] == "True", "one unknown member never fails the permit"
     assert permit["status"]["phase"] == "Active"
 
