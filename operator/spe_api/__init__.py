@@ -7,9 +7,10 @@ are generated from them (``spe-operator crds``).
 from .common import (API_VERSION, GROUP, VERSION, Condition, ConditionStatus, CustomResource, ObjectMeta,
                      SecretKeyRef, Status)
 from .conditions import get_condition, is_true, remove_condition, set_condition
-from .datapermit import (PERMIT_NAME_MAX_LENGTH, Allocation, Ceilings, DataPermit, DataPermitPhase, DataPermitSpec,
+from .datapermit import (IDENTITY_FINALIZER, KEEP_GROUP_ANNOTATION, PERMIT_NAME_MAX_LENGTH, Allocation, Ceilings, DataPermit, DataPermitPhase, DataPermitSpec,
                          DataPermitStatus, DisclosureThresholds, ExportPolicy, GpuAllocation, GpuCeiling, MemberRole,
-                         NkDominance, PermitMember, RecordLevelOutputs, WorkspaceGpuHours, permit_namespace)
+                         NkDominance, PermitMember, RecordLevelOutputs, WorkspaceGpuHours, parse_permit_group,
+                         permit_group, permit_namespace)
 from .dataset import (DATASET_NAME_MAX_LENGTH, Anonymisation, AnonymisationOption, AnonymisationProfile, Dataset,
                       DatasetCounts, DatasetPhase, DatasetSource, DatasetSpec, DatasetStatus, DatasetStorage,
                       KAnonymity, Pseudonymisation)

@@ -30,6 +30,32 @@ def permit_namespace(permit_name: str) -> str:
     return f"{PERMIT_NAMESPACE_PREFIX}{permit_name}"
 
 
+# The permit's group in the identity provider (Keycloak): one flat top-level group per permit,
+# holding the members while the permit is Pending or Active (empty otherwise). The hub reads it
+# from the token's ``groups`` claim (names without a leading "/").
+PERMIT_GROUP_PREFIX = "permit-"
+# The operator's finalizer on a permit whose group it keeps (only while an identity provider
+# is configured): the group goes with the permit.
+IDENTITY_FINALIZER = "spe.ehds.io/identity-group"
+# The one escape when the identity provider is gone for good: a permit annotated
+# ``spe.ehds.io/keep-identity-group: "true"`` is let go without removing its group (an Event
+# and an audit record say so). Never applied by the operator itself.
+KEEP_GROUP_ANNOTATION = "spe.ehds.io/keep-identity-group"
+
+
+def permit_group(permit_name: str) -> str:
+    """The identity provider group of a permit's members."""
+    return f"{PERMIT_GROUP_PREFIX}{permit_name}"
+
+
+def parse_permit_group(group: str) -> str | None:
+    """The permit a group name belongs to (a leading "/" of a full path is ignored), or None."""
+    name = group.lstrip("/")
+    if not name.startswith(PERMIT_GROUP_PREFIX):
+        return None
+    return name[len(PERMIT_GROUP_PREFIX):] or None
+
+
 class MemberRole(StrEnum):
     RESEARCHER = "researcher"
     DATA_HOLDER_DELEGATE = "data-holder-delegate"
@@ -234,7 +260,10 @@ class DataPermitStatus(Status):
 
     phase: DataPermitPhase | None = Field(None, description="Pending, Active, Suspended, Expired or Revoked.")
     namespace: DNS1123Label | None = Field(None, description="The namespace of the permit's workspaces and exports.")
-    group: str | None = Field(None, max_length=512, description="The identity provider group holding the members.")
+    group: str | None = Field(
+        None, max_length=512,
+        description="The identity provider group holding the members (permit-<name>); unset while no identity "
+                    "provider is configured.")
     members: int | None = Field(None, ge=0, description="Number of members.")
     # Any name the API server accepts for a Workspace (a subdomain): a Workspace stored before its
     # name rule existed must not make every status write of its permit fail.

@@ -13,7 +13,7 @@ class ConditionType:
     READY = "Ready"
     # DataPermit
     NAMESPACE_READY = "NamespaceReady"
-    GROUP_SYNCED = "GroupSynced"
+    IDENTITY_SYNCED = "IdentitySynced"  # the permit's group in the identity provider (Keycloak)
     WITHIN_VALIDITY = "WithinValidity"
     ACTIVE = "Active"  # phase is Active: inside the window, neither suspended nor revoked
     # Dataset
@@ -62,6 +62,14 @@ class Reason:
     PERMIT_EXPIRED = "PermitExpired"
     PERMIT_SUSPENDED = "PermitSuspended"
     PERMIT_REVOKED = "PermitRevoked"
+    # the permit's identity group (IdentitySynced)
+    GROUP_SYNCED = "GroupSynced"
+    GROUP_EMPTIED = "GroupEmptied"
+    MEMBERS_NOT_FOUND = "MembersNotFound"
+    IDENTITY_PROVIDER_NOT_CONFIGURED = "IdentityProviderNotConfigured"
+    IDENTITY_PROVIDER_UNREACHABLE = "IdentityProviderUnreachable"
+    IDENTITY_PROVIDER_ERROR = "IdentityProviderError"
+    GROUP_LEFT_BEHIND = "GroupLeftBehind"
     # references from a Workspace / a DataPermit
     PERMIT_NOT_FOUND = "PermitNotFound"
     PERMIT_NOT_ACTIVE = "PermitNotActive"
@@ -129,6 +137,32 @@ class Message:
         "Issue the permit under another name.")
     PERMIT_ISSUED = "Permit {permit_id} issued: namespace {namespace}, {members} member(s), valid until {not_after}."
     WORKSPACE_STOPPED_BY_PERMIT = "Stopped: {detail}"
+    IDENTITY_GROUP_SYNCED = "Group {group} in realm {realm} holds the permit's {members} member(s)."
+    IDENTITY_MEMBERS_NOT_FOUND = (
+        "Group {group} in realm {realm} holds {members} member(s); not found in the identity provider (exact "
+        "user name or e-mail): {missing}. Create these users or correct spec.members; the others are in sync.")
+    IDENTITY_GROUP_EMPTIED = (
+        "Group {group} in realm {realm} is empty while the permit is {phase}; {ended} hub session(s) of its "
+        "former members were ended.")
+    IDENTITY_NOT_CONFIGURED = (
+        "No identity provider is configured (operator settings keycloak_url and keycloak_client_secret), so "
+        "the permit's members are not synced to a group; the hub cannot see them.")
+    IDENTITY_UNREACHABLE = (
+        "The identity provider at {url} could not be reached ({error}); group {group} may be out of date. The "
+        "operator retries with backoff; the namespace and workspaces are not affected.")
+    IDENTITY_ERROR = (
+        "The identity provider refused the group sync of {group} ({error}); check the operator's client "
+        "{client} and its service account roles (query-users, view-users, manage-users, query-groups). The "
+        "operator retries with backoff.")
+    IDENTITY_GROUP_NOT_REMOVED_UNCONFIGURED = (
+        "Group {group} cannot be removed: no identity provider is configured. Configure it, or annotate the "
+        "permit {annotation}=true to let it go without removing the group.")
+    IDENTITY_GROUP_NOT_REMOVED = (
+        "Group {group} could not be removed ({error}); the operator retries. If the identity provider is gone "
+        "for good, annotate the permit {annotation}=true to let it go without removing the group.")
+    IDENTITY_GROUP_LEFT_BEHIND = (
+        "Permit deleted with annotation {annotation}: group {group} was NOT removed from the identity provider; "
+        "remove it there by hand if it still exists.")
     WORKSPACE_PERMIT_ACTIVE = "Permit {permit} is active."
     TOOL_APPROVED = "Approved by {by} at {at}."
     TOOL_NOT_APPROVED = "No approval record: set spec.approval after review and scan of the image."

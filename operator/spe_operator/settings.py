@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 ENV_PREFIX = "SPE_"
 
@@ -57,6 +57,18 @@ class SpeSettings(BaseModel):
     hub_service: str = Field("spe-hub", description="Service of the hub API in the operator namespace.")
     egress_service: str = Field("spe-egress", description="Service of the egress gateway in the operator namespace.")
 
+    # --- identity provider (Keycloak): the permits' groups --------------------------------------
+    # Unset URL or secret: identity sync is off (each permit's IdentitySynced condition says so).
+    keycloak_url: str | None = Field(None, description="Base URL of Keycloak (e.g. https://keycloak.example); unset: no group sync.")
+    keycloak_realm: str = Field("spe", description="Realm of the SPE's users and the permits' groups.")
+    keycloak_client_id: str = Field("spe-operator", description="Confidential client whose service account manages the groups.")
+    keycloak_client_secret: SecretStr | None = Field(
+        None, description="That client's secret: from a Secret (SPE_KEYCLOAK_CLIENT_SECRET through secretKeyRef), "
+                          "never a ConfigMap.")
+    keycloak_hub_client_id: str = Field("spe-hub", description="The hub's client: sessions holding it are ended when a permit stops.")
+    keycloak_timeout: float = Field(10.0, description="Timeout of each request to Keycloak (seconds).")
+    keycloak_verify: bool = Field(True, description="Verify Keycloak's TLS certificate.")
+
     # --- permit namespaces (DataPermit reconciler) ---------------------------------------------
     pod_security_version: str = Field("v1.35", description="Pod Security Standards version enforced in permit namespaces.")
 
@@ -100,3 +112,9 @@ class SpeSettings(BaseModel):
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def identity_configured(self) -> bool:
+        """Whether the permits' groups are kept in an identity provider."""
+        return bool(self.keycloak_url) and self.keycloak_client_secret is not None
+

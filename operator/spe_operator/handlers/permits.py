@@ -13,9 +13,10 @@ Every trigger ends in the same place, ``reconcile_permit(name)``, run by a per-p
 - time: each reconcile returns the seconds to the next validity boundary (notBefore, notAfter),
   capped at ``settings.reconcile_interval``, and the worker runs it again exactly then.
 
-No finalizer: a permit owns only Kubernetes objects, which owner references and the garbage
-collector remove (the namespace, and with it everything in it). The Keycloak group sync, which
-is state outside Kubernetes, will bring one.
+Kubernetes children go by owner references and the garbage collector (the namespace, and with
+it everything in it). The permit's group in Keycloak is state outside Kubernetes: while an
+identity provider is configured, the reconcile keeps the group in sync (``identity``) and a
+finalizer on the permit, and a deleted permit's reconcile removes the group, then the finalizer.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ..permits.phase import PhaseInfo, evaluate, seconds_until
 from ..permits.queue import ReconcileQueue
 from ..permits.status import (ChildrenResult, Transition, build_status, permit_active_condition, stop_patch,
                               transitions, workspace_actions)
+from ..identity.reconcile import make_identity, with_identity
 from ..registry import REGISTRY
 from ..settings import SpeSettings
 
@@ -73,6 +75,7 @@ async def start_permit_queue(memo: kopf.Memo, **_: Any) -> None:
     memo.permit_children = {}  # name -> (digest of the desired children, loop time of the last apply)
     memo.permit_drift = set()  # permits with a child event since their children were last applied
     memo.permit_child_seen = {}  # (plural, namespace, name) -> child_fingerprint of its last event
+    memo.permit_identity = make_identity(settings, PERMIT)
 
 
 @kopf.on.cleanup(registry=REGISTRY)
@@ -80,6 +83,9 @@ async def stop_permit_queue(memo: kopf.Memo, **_: Any) -> None:
     queue = memo.get("permit_queue")
     if queue is not None:
         await queue.close()
+    identity = memo.get("permit_identity")
+    if identity is not None:
+        await identity.close()
 
 
 @kopf.on.event(GROUP, VERSION, "datapermits", registry=REGISTRY)
@@ -87,6 +93,9 @@ async def permit_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: 
     name = body["metadata"]["name"]
     if type == "DELETED":
         _forget(memo, name)
+        return
+    if body["metadata"].get("deletionTimestamp"):
+        memo.permit_queue.kick(name)  # its finalizer's work
         return
     memo.permit_queue.kick_if_changed(name, body["metadata"].get("generation"))
 
@@ -189,7 +198,13 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
         _forget(memo, name)
         return None
     if body["metadata"].get("deletionTimestamp"):
-        return None  # going: the garbage collector removes the children
+        # going: the garbage collector removes the children; the group is ours to remove
+        done = await memo.permit_identity.finalize(kube, body)
+        if done.note:
+            await _post_event(kube, {"apiVersion": body["apiVersion"], "kind": body["kind"], "name": name,
+                                     "uid": body["metadata"].get("uid")}, PERMIT_EVENT_NAMESPACE, done.reason,
+                              done.note, warning=True)
+        return done.retry
     permit = DataPermit.from_manifest(body)
     namespace = permit_namespace(name)
     now = _now()
@@ -218,19 +233,27 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
     # 2. The namespace and everything in it.
     children, retry = await _sync_children(memo, permit, settings, info, namespace)
 
-    # 3. The status.
+    # 3. The permit's group in the identity provider (never raises: a failure is a condition
+    #    and a retry with backoff, which never postpones a validity boundary).
+    identity, identity_retry = await memo.permit_identity.sync(kube, body, permit, info.phase)
+
+    # 4. The status.
     status = build_status(permit.model_copy(update={"status": recorded}), info, children, workspaces, namespace, now)
+    if identity is not None:
+        status = with_identity(status, identity, permit.generation, now)
     if status.to_dict() != recorded.to_dict():
         await _write_status(kube, permit, status)
     memo.permit_queue.observed(name, permit.generation)
     if retry is not None:
         return retry
     wait = seconds_until(info.next_boundary, _now())
-    return None if wait is None else wait + BOUNDARY_SLACK
+    wait = None if wait is None else wait + BOUNDARY_SLACK
+    return min((w for w in (wait, identity_retry) if w is not None), default=None)
 
 
 def _forget(memo: kopf.Memo, name: str) -> None:
     memo.permit_queue.forget(name)
+    memo.permit_identity.forget(name)
     memo.permit_children.pop(name, None)
     memo.permit_drift.discard(name)
 
