@@ -201,9 +201,7 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
         # going: the garbage collector removes the children; the group is ours to remove
         done = await memo.permit_identity.finalize(kube, body)
         if done.note:
-            await _post_event(kube, {"apiVersion": body["apiVersion"], "kind": body["kind"], "name": name,
-                                     "uid": body["metadata"].get("uid")}, PERMIT_EVENT_NAMESPACE, done.reason,
-                              done.note, warning=True)
+            await post_event(kube, body, type_=WARNING, reason=done.reason, message=done.note)
         return done.retry
     permit = DataPermit.from_manifest(body)
     namespace = permit_namespace(name)
