@@ -51,6 +51,10 @@ class SpeHub:
         page = client.get("/hub/oauth_login?next=/hub/workspaces")
         assert page.status_code == 200 and "kc-form-login" in page.text, page.text[-1500:]
         action = html.unescape(re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text, re.S)[1])
+        # Keycloak marks its login cookies Secure; a browser sends them to 127.0.0.1 over plain
+        # HTTP (a potentially trustworthy origin), httpx does not: treat them as a browser does.
+        for cookie in client.cookies.jar:
+            cookie.secure = False
         answer = client.post(action, data={"username": username, "password": self.user_password,
                                            "credentialId": ""})
         assert str(answer.url).startswith(self.url), \

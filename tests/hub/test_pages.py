@@ -9,7 +9,7 @@ import pytest
 
 from spe_api.hubserver import hub_server_name
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.timeout(900)]  # the first test waits for Keycloak and the cluster
 
 
 def _listed(html: str) -> set[str]:
