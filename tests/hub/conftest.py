@@ -21,6 +21,7 @@ from tests.fixtures.operator import service_account_kubeconfig
 from tests.workspace.conftest import dataset_name, kube, suffix, tool_name, ws_env  # noqa: F401
 
 HUB_SA = ("spe-system", "spe-hub")
+AUTH_REFRESH_AGE = 5  # seconds (60 in production): how stale a session's membership check may be
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +102,8 @@ def spe_hub(hub_kubeconfig, keycloak, tmp_path_factory) -> Iterator[SpeHub]:
                     public_url=f"http://{LOOPBACK}:{proxy}", bind_url=f"http://{LOOPBACK}:{proxy}",
                     hub_bind_url=f"http://{LOOPBACK}:{hub}", hub_connect_url=f"http://{LOOPBACK}:{hub}",
                     proxy_api_url=f"http://{LOOPBACK}:{proxy_api}", proxy_should_start=True,
-                    proxy_command=str(chp), data_dir=str(work), kubeconfig=hub_kubeconfig)
+                    proxy_command=str(chp), data_dir=str(work), kubeconfig=hub_kubeconfig,
+                    auth_refresh_age=AUTH_REFRESH_AGE)
     (work / "jupyterhub_config.py").write_text(HUB_TEST_CONFIG.format(settings=settings, token=token))
     env = {"PATH": f"{chp.parent}:{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(work),
            "JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32), "NO_PROXY": "127.0.0.1,localhost"}

@@ -4,6 +4,7 @@ exactly the workspaces of active permits naming the user; a clear 403 for everyo
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -74,3 +75,20 @@ def test_hub_home_leads_to_the_workspaces_page(spe_hub, two_permits):
     http.close()
     assert home.status_code == 200
     assert 'url=/hub/workspaces' in home.text
+
+
+def test_a_permit_that_ends_signs_its_members_out(spe_hub, two_permits, kube):
+    from .conftest import AUTH_REFRESH_AGE
+    mine, _ = two_permits
+    http, r = spe_hub.login("rita")
+    assert r.status_code == 200, (r.url, r.text[-1000:])
+    kube.patch(f"/apis/spe.ehds.io/v1alpha1/datapermits/{mine.permit}",
+               {"spec": {"suspended": True, "suspensionReason": "data holder's audit"}})
+    _wait_phase(kube, f"/apis/spe.ehds.io/v1alpha1/datapermits/{mine.permit}", "Suspended")
+    started = time.monotonic()
+    time.sleep(AUTH_REFRESH_AGE + 1)
+    # the session's next refresh asks the API again: no active permit, so the hub signs rita out
+    after = http.get("/hub/workspaces", follow_redirects=False)
+    http.close()
+    assert after.status_code == 302 and "/hub/login" in after.headers["location"], (after.status_code, after.text[-500:])
+    print(f"signed out {time.monotonic() - started:.1f}s after the permit was suspended")
