@@ -18,7 +18,7 @@ import yaml
 from spe_dev.api import HttpError
 from tests.node.conftest import pod_ready, real_node, wait_for  # noqa: F401 - real_node is a fixture
 
-pytestmark = [pytest.mark.hub, pytest.mark.node]
+pytestmark = [pytest.mark.hub, pytest.mark.node, pytest.mark.timeout(900)]  # the first test waits for the cluster
 
 BASE = Path(__file__).resolve().parents[2] / "manifests" / "base"
 NS = "spe-system"
