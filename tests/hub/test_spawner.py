@@ -73,6 +73,8 @@ async def test_start_progress_poll_stop(env, hub_kubeconfig):
 
     follower = asyncio.create_task(follow())
     url = await asyncio.wait_for(sp.start(), timeout=120)
+    # the stream reads the Workspace on its own clock: give it one more read to see Running
+    await _wait(lambda: any(e["message"].startswith("Running:") for e in events), "progress to report Running", 10)
     follower.cancel()
 
     ws = _ws(env)
