@@ -2,7 +2,8 @@
 # Builds the project's images on this machine without a Docker engine, for the real node of
 # the local cluster (spe-dev imports them into its containerd; nothing is ever pulled):
 #   1. a Debian base root filesystem with mmdebstrap (python3 + venv), from this machine's apt
-#      sources, committed as localhost/spe-base:<key>;
+#      sources, committed as localhost/spe-base:<key>; an image whose directory has a `packages`
+#      file (Debian package names, e.g. the hub's nodejs) gets a base of its own with them added;
 #   2. images/<name>/Dockerfile built by buildah (chroot isolation, no daemon) with
 #      --build-arg BASE_IMAGE=localhost/spe-base:<key> (a release keeps the pinned default);
 #   3. each saved as a docker-archive under .cache/images/, listed in .cache/images/index.json
@@ -10,14 +11,14 @@
 # Keys hash the inputs (package list, Dockerfile, build context, RECIPE): an unchanged
 # tree builds nothing. buildah's storage is .cache/images/buildah (its layer cache keeps the
 # pinned tools' layer while the project's sources change).
-# Environment: SPE_IMAGES (default "notebook-jupyterlab ingest"), SPE_IMAGES_CACHE (archives and
+# Environment: SPE_IMAGES (default "notebook-jupyterlab ingest hub"), SPE_IMAGES_CACHE (archives and
 # index), SPE_BUILDAH_STORE (buildah's storage, default $SPE_IMAGES_CACHE/buildah; several
 # checkouts may share one: a lock next to it lets one build at a time use it).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 CACHE="${SPE_IMAGES_CACHE:-$ROOT/.cache/images}"
-IMAGES="${SPE_IMAGES:-notebook-jupyterlab ingest}"
+IMAGES="${SPE_IMAGES:-notebook-jupyterlab ingest hub}"
 BASE_PACKAGES="python3,python3-venv,python-is-python3,ca-certificates,tini,tesseract-ocr-eng"
 log() { printf '[images] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -49,9 +50,13 @@ trap release_storage EXIT
 RECIPE=1
 
 # ---- 1. base ------------------------------------------------------------------------------
-base_key="$(printf 'base %s %s\n' "$BASE_PACKAGES" "$RECIPE" | sha256sum | cut -c1-16)"
-BASE_REF="localhost/spe-base:$base_key"
-if ! b inspect --type image "$BASE_REF" >/dev/null 2>&1; then
+# ensure_base PACKAGES: the base with these Debian packages (built once per package list); sets BASE_REF.
+ensure_base() {
+  local packages="$1" base_key tarball ctr start sources f
+  base_key="$(printf 'base %s %s\n' "$packages" "$RECIPE" | sha256sum | cut -c1-16)"
+  BASE_KEY="$base_key"
+  BASE_REF="localhost/spe-base:$base_key"
+  b inspect --type image "$BASE_REF" >/dev/null 2>&1 && return 0
   # This machine's apt sources (no mirror is named here): every active one-line or deb822 file.
   sources=()
   [ -s /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list && sources+=(/etc/apt/sources.list)
@@ -61,9 +66,9 @@ if ! b inspect --type image "$BASE_REF" >/dev/null 2>&1; then
   [ ${#sources[@]} -gt 0 ] || die "no apt sources configured in /etc/apt"
   tarball="$CACHE/base-$base_key.tar"
   if [ ! -s "$tarball" ]; then
-    log "base: mmdebstrap --variant=minbase --include=$BASE_PACKAGES bookworm (about 2 minutes)"
+    log "base: mmdebstrap --variant=minbase --include=$packages bookworm (about 2 minutes)"
     start=$SECONDS
-    mmdebstrap --quiet --mode=root --format=tar --variant=minbase --include="$BASE_PACKAGES" \
+    mmdebstrap --quiet --mode=root --format=tar --variant=minbase --include="$packages" \
       --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
       --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
       --customize-hook='chroot "$1" useradd --uid 1000 --gid 100 --no-create-home --home-dir /home/jovyan jovyan' \
@@ -81,7 +86,9 @@ if ! b inspect --type image "$BASE_REF" >/dev/null 2>&1; then
   b rm "$ctr" >/dev/null
   rm -f "$tarball"
   log "base: $BASE_REF"
-fi
+}
+ensure_base "$BASE_PACKAGES"
+COMMON_BASE_REF="$BASE_REF"
 
 # ---- 2. images ----------------------------------------------------------------------------
 context_key() {  # the build context the Dockerfiles COPY from, plus the Dockerfile's directory
@@ -101,7 +108,12 @@ index="$CACHE/index.json"
 entries=()
 for name in $IMAGES; do
   [ -f "$ROOT/images/$name/Dockerfile" ] || die "images/$name/Dockerfile does not exist"
-  key="$(printf '%s %s %s\n' "$base_key" "$(context_key "$name")" "$RECIPE" | sha256sum | cut -c1-16)"
+  if [ -f "$ROOT/images/$name/packages" ]; then
+    ensure_base "$BASE_PACKAGES,$(grep -v '^#' "$ROOT/images/$name/packages" | xargs | tr ' ' ',')"
+  else
+    ensure_base "$BASE_PACKAGES"
+  fi
+  key="$(printf '%s %s %s\n' "$BASE_KEY" "$(context_key "$name")" "$RECIPE" | sha256sum | cut -c1-16)"
   ref="localhost/spe-$name:$key"
   archive="$CACHE/$name-$key.tar"
   if [ ! -s "$archive" ]; then
@@ -120,6 +132,6 @@ for name in $IMAGES; do
   fi
   entries+=("\"$name\": {\"ref\": \"$ref\", \"archive\": \"$archive\", \"key\": \"$key\"}")
 done
-( IFS=,; printf '{"base": "%s", "images": {%s}}\n' "$BASE_REF" "${entries[*]}" ) >"$index.tmp"
+( IFS=,; printf '{"base": "%s", "images": {%s}}\n' "$COMMON_BASE_REF" "${entries[*]}" ) >"$index.tmp"
 mv "$index.tmp" "$index"
 log "index: $index"

@@ -335,7 +335,9 @@ class RealNode:
         for _round in range(20):
             pids = set()
             for d in self._cgroup_dirs():
-                for procs in d.rglob("cgroup.procs"):
+                # os.walk, not Path.rglob: the kubelet and runc remove pod cgroups while we walk,
+                # and rglob raises on a directory that vanished under it (os.walk skips it).
+                for procs in (Path(top, "cgroup.procs") for top, _dirs, files in os.walk(d) if "cgroup.procs" in files):
                     try:
                         pids.update(int(x) for x in procs.read_text().split())
                     except OSError:
@@ -351,7 +353,8 @@ class RealNode:
     def _remove_cgroups(self) -> bool:
         removed = False
         for d in self._cgroup_dirs():
-            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            subs = [Path(top, name) for top, dirs, _files in os.walk(d) for name in dirs]
+            for sub in sorted(subs, key=lambda p: len(p.parts), reverse=True):
                 try:
                     sub.rmdir()
                 except OSError:
