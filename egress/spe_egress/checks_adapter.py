@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import io
 import json
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 try:  # the real engine (another engineer's library)
@@ -37,7 +38,7 @@ class Thresholds:
     allow_record_level: bool = False
 
 
-def run(files: list[tuple[str, bytes]], t: Thresholds, pseudonymous_ids: set[str],
+def run(files: list[tuple[str, bytes]], t: Thresholds, pseudonymous_ids: AbstractSet[str],
         released_tables: list[dict]) -> dict:
     """Run every check over the files; return the report as a dict (``verdict``, ``files``)."""
     if HAVE_ENGINE:
@@ -46,7 +47,7 @@ def run(files: list[tuple[str, bytes]], t: Thresholds, pseudonymous_ids: set[str
             min_cell_count=t.min_cell_count, dominance_n=t.dominance_n,
             dominance_k=t.dominance_k, p_ratio=t.p_ratio, zeros_disclosive=t.zeros_disclosive,
             allow_record_level=t.allow_record_level)
-        ctx = _engine.CheckContext(pseudonymous_ids=set(pseudonymous_ids),
+        ctx = _engine.CheckContext(pseudonymous_ids=pseudonymous_ids,
                                    released_tables=list(released_tables))
         report = _engine.run_checks([_engine.FileInput(name=n, data=d) for n, d in files], policy, ctx)
         out = report.to_dict()
