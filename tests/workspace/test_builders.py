@@ -108,7 +108,7 @@ def test_container_security_field(path, expected):
 def test_no_service_account_token_or_host_paths_anywhere():
     spec = pod_spec(mounts=(MOUNT,))
     kinds = {key for v in spec["volumes"] for key in v if key != "name"}
-    assert kinds <= {"persistentVolumeClaim", "emptyDir", "secret"}
+    assert kinds <= {"persistentVolumeClaim", "emptyDir", "secret", "downwardAPI"}
     assert "serviceAccountName" not in spec or spec["serviceAccountName"] == "default"
 
 

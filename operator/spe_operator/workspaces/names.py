@@ -22,6 +22,9 @@ ANNOTATION_LAST_ACTIVITY = "spe.ehds.io/last-activity"
 # Set by the operator together with spec.running=false when it stops a server itself.
 ANNOTATION_STOP_REASON = "spe.ehds.io/stop-reason"
 ANNOTATION_TOOL = "spe.ehds.io/tool"
+# On the server's pod template: the site's dataset signing public key (PEM), handed to the
+# verifying init containers through the downward API (no object of its own to keep in step).
+ANNOTATION_DATASET_PUBLIC_KEY = "spe.ehds.io/dataset-public-key"
 
 CONTAINER_NAME = "notebook"
 PORT_NAME = "http"
@@ -31,11 +34,16 @@ OUTPUTS_VOLUME = "outputs"
 TMP_VOLUME = "tmp"
 SHM_VOLUME = "dshm"
 HUB_SECRET_VOLUME = "hub-credentials"
+DATASET_KEY_VOLUME = "dataset-public-key"
+VERIFY_CONTAINER_PREFIX = "verify-"  # + dataset name (<= 40): one init container per dataset
 
 DATA_ROOT = "/data"
 TMP_DIR = "/tmp"
 SHM_DIR = "/dev/shm"
 HUB_SECRET_DIR = "/run/secrets/spe-hub"
+DATASET_KEY_DIR = "/run/spe/dataset-key"
+DATASET_KEY_FILE = "signing.pub"
+VERIFY_DATASET_DIR = "/dataset"  # the whole dataset volume, in its verifying init container only
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
@@ -85,6 +93,18 @@ def dataset_volume_name(namespace: str, dataset: str) -> str:
 
 def dataset_mount_path(dataset: str) -> str:
     return f"{DATA_ROOT}/{dataset}"
+
+
+def dataset_volume_in_pod(dataset: str) -> str:
+    return f"ds-{dataset}"
+
+
+def verify_container_name(dataset: str) -> str:
+    return f"{VERIFY_CONTAINER_PREFIX}{dataset}"
+
+
+def dataset_of_verify_container(container: str) -> str | None:
+    return container[len(VERIFY_CONTAINER_PREFIX):] if container.startswith(VERIFY_CONTAINER_PREFIX) else None
 
 
 def selector_labels(workspace: str) -> dict[str, str]:
