@@ -82,3 +82,28 @@ def test_a_claim_not_owned_by_the_dataset_or_not_ready_is_not_mounted(kube, ws_e
             kube.delete_quietly(obj)
         kube.delete_quietly(ds)
         kube.delete_quietly(other)
+
+
+def test_a_workspace_waits_for_its_ingest_and_starts_when_the_claim_turns_ready(kube, ws_env, suffix, tmp_path):
+    env = ws_env
+    ds = f.dataset(f"late-{suffix}-{env.permit}")
+    created = kube.create(ds)
+    pv, claim = ingest_claim(created, tmp_path, revision=1, state="ingesting")
+    made = [pv, claim]
+    try:
+        for obj in made:
+            kube.create(obj)
+        kube.patch_status(ds, {"status": {"phase": "Ready"}})
+        env.create_permit(datasets=[ds["metadata"]["name"]])
+        kube.create(env.workspace(running=True, datasets=[ds["metadata"]["name"]]))
+        ws = wait_phase(kube, env, "Blocked")
+        assert "ingesting" in condition(ws, "DatasetsReady")["message"]
+        # The Dataset reconciler marks the claim ready: the watch on ingest claims starts the server.
+        kube.patch(f"/api/v1/namespaces/spe-system/persistentvolumeclaims/{claim['metadata']['name']}",
+                   {"metadata": {"labels": {"spe.ehds.io/dataset-state": "ready"}}})
+        wait_phase(kube, env, "Running")
+        assert _copied_path(kube, env, ds["metadata"]["name"]) == str(tmp_path)
+    finally:
+        for obj in reversed(made):
+            kube.delete_quietly(obj)
+        kube.delete_quietly(ds)
