@@ -60,6 +60,13 @@ def test_the_claim_comes_from_labels_and_owner_never_from_status(claims, chosen)
     assert _chosen(claims) == chosen
 
 
+def test_a_running_servers_revision_is_kept_while_it_is_ready():
+    src = datasets.select_dataset_claim(_dataset(), [_claim(1), _claim(2)], NS, keep=1)
+    assert src.claim["metadata"]["name"] == "dataset-prostate-mr-r1" and src.revision == 1
+    src = datasets.select_dataset_claim(_dataset(), [_claim(1, dv.STATE_FAILED), _claim(2)], NS, keep=1)
+    assert src.revision == 2  # no longer ready: the newest
+
+
 def test_why_there_is_no_volume_is_said():
     src = datasets.select_dataset_claim(_dataset(), [_claim(1, dv.STATE_INGESTING)], NS)
     assert src.claim is None and "ingesting" in src.detail and NS in src.detail

@@ -4,12 +4,14 @@ labels and owner), never a volume named in a hand-patched Dataset status."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.fixtures.datasetvolumes import ingest_claim
 
 from . import factories as f
-from .helpers import condition
+from .helpers import condition, ws_path
 from .test_on_cluster import wait_phase
 
 pytestmark = pytest.mark.workspace
@@ -25,8 +27,8 @@ def _decoy(kube, name: str, path) -> dict:
     return pv
 
 
-def _copied_path(kube, env, dataset: str) -> str | None:
-    claim = kube.get_or_none(f"/api/v1/namespaces/{env.namespace}/persistentvolumeclaims/ds.{dataset}")
+def _copied_path(kube, env, dataset: str, revision: int = 1) -> str | None:
+    claim = kube.get_or_none(f"/api/v1/namespaces/{env.namespace}/persistentvolumeclaims/ds.{dataset}.r{revision}")
     if claim is None:
         return None
     pv = kube.get_or_none(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
@@ -48,7 +50,7 @@ def test_a_hand_patched_status_mounts_nothing(kube, ws_env, suffix, tmp_path):
         cond = condition(ws, "DatasetsReady")
         assert cond["status"] == "False" and cond["reason"] == "DatasetVolumeMissing", cond
         assert "no ready ingest claim" in cond["message"] and forged["metadata"]["name"] in cond["message"]
-        assert _copied_path(kube, env, forged["metadata"]["name"]) is None
+        assert not kube.items(f"/api/v1/namespaces/{env.namespace}/persistentvolumeclaims", "spe.ehds.io/dataset")
     finally:
         kube.delete_quietly(forged)
         kube.delete_quietly(decoy)
@@ -103,6 +105,54 @@ def test_a_workspace_waits_for_its_ingest_and_starts_when_the_claim_turns_ready(
                    {"metadata": {"labels": {"spe.ehds.io/dataset-state": "ready"}}})
         wait_phase(kube, env, "Running")
         assert _copied_path(kube, env, ds["metadata"]["name"]) == str(tmp_path)
+    finally:
+        for obj in reversed(made):
+            kube.delete_quietly(obj)
+        kube.delete_quietly(ds)
+
+
+def _sts_claim(kube, env) -> str:
+    sts = kube.get_or_none(f"/apis/apps/v1/namespaces/{env.namespace}/statefulsets/ws")
+    return next(v["persistentVolumeClaim"]["claimName"] for v in sts["spec"]["template"]["spec"]["volumes"]
+                if v["name"].startswith("ds-"))
+
+
+def test_a_new_revision_leaves_a_running_server_alone_and_is_mounted_at_its_next_start(kube, ws_env, suffix,
+                                                                                       tmp_path):
+    env = ws_env
+    ds = f.dataset(f"rev-{suffix}-{env.permit}")
+    created = kube.create(ds)
+    (tmp_path / "r1").mkdir()
+    (tmp_path / "r2").mkdir()
+    made = []
+    try:
+        pv1, c1 = ingest_claim(created, tmp_path / "r1", revision=1)
+        for obj in (pv1, c1):
+            kube.create(obj)
+            made.append(obj)
+        kube.patch_status(ds, {"status": {"phase": "Ready"}})
+        name = ds["metadata"]["name"]
+        env.create_permit(datasets=[name])
+        kube.create(env.workspace(running=True, datasets=[name]))
+        wait_phase(kube, env, "Running")
+        assert _sts_claim(kube, env) == f"ds.{name}.r1"
+        # A re-ingest completes (revision 2 ready): the running server keeps revision 1.
+        pv2, c2 = ingest_claim(created, tmp_path / "r2", revision=2)
+        for obj in (pv2, c2):
+            kube.create(obj)
+            made.append(obj)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            assert _sts_claim(kube, env) == f"ds.{name}.r1"
+            time.sleep(1)
+        # Stopped and started again: revision 2, through a copy of its own (a volume's source is immutable).
+        kube.patch(ws_path(env.namespace, "ws"), {"spec": {"running": False}})
+        wait_phase(kube, env, "Stopped")
+        kube.patch(ws_path(env.namespace, "ws"), {"spec": {"running": True}})
+        wait_phase(kube, env, "Running")
+        assert _sts_claim(kube, env) == f"ds.{name}.r2"
+        assert _copied_path(kube, env, name, 2) == str(tmp_path / "r2")
+        assert _copied_path(kube, env, name, 1) == str(tmp_path / "r1")
     finally:
         for obj in reversed(made):
             kube.delete_quietly(obj)

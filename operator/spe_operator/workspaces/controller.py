@@ -231,16 +231,17 @@ class WorkspaceController:
         sources: dict[str, dict[str, Any] | None] = {}
         source_errors: dict[str, str] = {}
         revisions: dict[str, int] = {}
+        pod = world.pods.get(key)
         for name, ds in datasets.items():
             if ds is not None and ds.status.phase == DatasetPhase.READY:
+                running = pod.dataset_revision(name) if pod is not None and not pod.deleting else None
                 try:
-                    sources[name], source_errors[name], revisions[name] = await self._source_volume(ds)
+                    sources[name], source_errors[name], revisions[name] = await self._source_volume(ds, running)
                 except ApiError as exc:
                     sources[name], source_errors[name] = None, f"cannot read its volume: {exc.message}"
         verdict = evaluate_datasets(ws.spec.datasets, datasets, sources, source_errors, revisions=revisions,
                                     verifier_missing=self._verifier_missing())
         claims, storage = build_volume_claims(ws, settings)
-        pod = world.pods.get(key)
         isolation = await self._isolation(key, ws, permit, pod)
 
         def gates_with(volume_error: str | None = None):
@@ -407,11 +408,13 @@ class WorkspaceController:
         self._namespace_isolation[ns_key] = (loop.time(), result)
         return result
 
-    async def _source_volume(self, ds) -> tuple[dict[str, Any] | None, str, int]:
+    async def _source_volume(self, ds, keep: int | None = None) -> tuple[dict[str, Any] | None, str, int]:
         """(PersistentVolume, why none, revision) of the dataset: the one bound to the newest
-        ready claim its ingest produced (found by labels and owner, see ``datasets``), never a
-        volume named in the Dataset's status. Cached per claim resourceVersion."""
-        source = select_dataset_claim(ds, self.world.claims_of_dataset(ds.name), self.settings.operator_namespace)
+        ready claim its ingest produced (found by labels and owner, see ``datasets``; revision
+        ``keep``, the one the server's pod mounts, while it is ready), never a volume named in
+        the Dataset's status. Cached per claim resourceVersion."""
+        source = select_dataset_claim(ds, self.world.claims_of_dataset(ds.name), self.settings.operator_namespace,
+                                      keep=keep)
         if source.claim is None:
             return None, source.detail, 0
         md = source.claim["metadata"]
@@ -419,7 +422,9 @@ class WorkspaceController:
         if cache_key not in self._sources:
             volume = await self.kube.get_or_none(PV, source.volume_name)
             problem = volume_bound_to(volume, source.claim)
-            self._sources = {k: v for k, v in self._sources.items() if k[0] != ds.name}
+            # Two revisions may be in use at once (a running server keeps its own): the last two.
+            kept = [k for k in self._sources if k[0] == ds.name][-1:]
+            self._sources = {k: v for k, v in self._sources.items() if k[0] != ds.name or k in kept}
             self._sources[cache_key] = (None, problem) if problem else (volume, "")
         volume, problem = self._sources[cache_key]
         return volume, problem, source.revision

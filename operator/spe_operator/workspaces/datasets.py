@@ -9,11 +9,11 @@ status would otherwise choose. A pod can only mount a claim of its own namespace
 PersistentVolume binds exactly one claim, so each permit namespace gets its own pair pointing
 at the same backing source:
 
-* a PersistentVolume ``ds.<namespace>.<dataset>``: the source PV's volume source (CSI handle,
+* a PersistentVolume ``ds.<namespace>.<dataset>.r<revision>``: the source PV's volume source (CSI handle,
   NFS export, ...) copied with ``readOnly: true`` where the source type has that field,
   ``ReadOnlyMany``, reclaim policy ``Retain`` (deleting it never touches the data), no storage
   class (never provisioned), pre-bound by ``claimRef`` to
-* a PersistentVolumeClaim ``ds.<dataset>`` in the namespace, ``ReadOnlyMany``, ``volumeName``
+* a PersistentVolumeClaim ``ds.<dataset>.r<revision>`` in the namespace, ``ReadOnlyMany``, ``volumeName``
   set, so nothing else can bind either.
 
 The notebook mounts only the volume's ``data/`` (subPath) with ``readOnly: true`` on the volume
@@ -92,8 +92,11 @@ def _owned_by(claim: dict[str, Any], dataset: Dataset) -> bool:
                              for ref in claim.get("metadata", {}).get("ownerReferences") or ())
 
 
-def select_dataset_claim(dataset: Dataset, claims: list[dict[str, Any]], namespace: str) -> DatasetSource:
-    """The newest ready, bound claim the Dataset reconciler produced for ``dataset`` (pure).
+def select_dataset_claim(dataset: Dataset, claims: list[dict[str, Any]], namespace: str,
+                         keep: int | None = None) -> DatasetSource:
+    """The newest ready, bound claim the Dataset reconciler produced for ``dataset`` (pure);
+    revision ``keep`` instead while it is still ready (the revision a running server mounts:
+    a re-ingest does not restart it, the next start takes the new one).
 
     Produced by it means: in the operator's ``namespace``, labelled with the dataset's name and
     a revision, owned (ownerReference) by this very Dataset (its uid: a deleted and re-created
@@ -115,7 +118,8 @@ def select_dataset_claim(dataset: Dataset, claims: list[dict[str, Any]], namespa
     if not candidates:
         seen = f"its claims are {', '.join(sorted(states))}" if states else "no ingest claim of it"
         return DatasetSource(None, f"no ready ingest claim in {namespace}: {seen}")
-    revision, claim = max(candidates, key=lambda c: c[0])
+    kept = [c for c in candidates if c[0] == keep and ((c[1].get("status") or {}).get("phase") == "Bound")]
+    revision, claim = kept[0] if kept else max(candidates, key=lambda c: c[0])
     name = claim["metadata"].get("name")
     if not (claim.get("spec") or {}).get("volumeName") or (claim.get("status") or {}).get("phase") != "Bound":
         return DatasetSource(None, f"claim {namespace}/{name} (revision {revision}) is not bound")
@@ -194,7 +198,7 @@ def build_dataset_volume(mount: DatasetMount, namespace: str) -> dict[str, Any]:
         "storageClassName": "",
         "volumeMode": source_spec.get("volumeMode", "Filesystem"),
         "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace,
-                     "name": names.dataset_claim_name(mount.name)},
+                     "name": names.dataset_claim_name(mount.name, mount.revision)},
     })
     for key in ("mountOptions", "nodeAffinity"):
         if key in source_spec:
@@ -202,7 +206,7 @@ def build_dataset_volume(mount: DatasetMount, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": {"name": names.dataset_volume_name(namespace, mount.name),
+        "metadata": {"name": names.dataset_volume_name(namespace, mount.name, mount.revision),
                      "labels": {names.LABEL_DATASET: mount.name}},
         "spec": spec,
     }
@@ -214,12 +218,12 @@ def build_dataset_claim(mount: DatasetMount, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": names.dataset_claim_name(mount.name), "namespace": namespace,
+        "metadata": {"name": names.dataset_claim_name(mount.name, mount.revision), "namespace": namespace,
                      "labels": {names.LABEL_DATASET: mount.name}},
         "spec": {
             "accessModes": list(READ_ONLY_ACCESS_MODES),
             "storageClassName": "",
-            "volumeName": names.dataset_volume_name(namespace, mount.name),
+            "volumeName": names.dataset_volume_name(namespace, mount.name, mount.revision),
             "volumeMode": source_spec.get("volumeMode", "Filesystem"),
             "resources": {"requests": {"storage": source_spec.get("capacity", {}).get("storage", "1Gi")}},
         },

@@ -76,19 +76,29 @@ def hub_secret_name(workspace: str) -> str:
 
 # Derived names never collide: a dataset's claim and volume use '.' as separator, which no
 # workspace, permit or dataset name contains (their names are DNS labels, see spe_api), so
-# "ds.<dataset>" is never "<workspace>-home", and "ds.<namespace>.<dataset>" names exactly one
-# (namespace, dataset) pair ("ds-spe-a-b-c" would be both (spe-a-b, c) and (spe-a, b-c)).
+# "ds.<dataset>.r<n>" is never "<workspace>-home", and "ds.<namespace>.<dataset>.r<n>" names
+# exactly one (namespace, dataset, revision) ("ds-spe-a-b-c" would be both (spe-a-b, c) and
+# (spe-a, b-c)).
 
 
-def dataset_claim_name(dataset: str) -> str:
-    """The read-only claim of a dataset in a permit's namespace (a dataset name is <= 40)."""
-    return f"ds.{dataset}"
+def dataset_claim_name(dataset: str, revision: int) -> str:
+    """The read-only claim of one ingest revision of a dataset in a permit's namespace (a
+    dataset name is <= 40). One pair per revision: a volume's source is immutable, so a new
+    revision gets new copies, and a running server keeps the revision it started on."""
+    return f"ds.{dataset}.r{revision}"
 
 
-def dataset_volume_name(namespace: str, dataset: str) -> str:
+def dataset_volume_name(namespace: str, dataset: str, revision: int) -> str:
     """The read-only PersistentVolume pre-bound to that claim (cluster-scoped, so it names the
-    namespace; 3 + 63 + 1 + 40 characters fit a PersistentVolume's 253)."""
-    return f"ds.{namespace}.{dataset}"
+    namespace; 3 + 63 + 1 + 40 + 2 + 10 characters fit a PersistentVolume's 253)."""
+    return f"ds.{namespace}.{dataset}.r{revision}"
+
+
+def revision_of_dataset_claim(dataset: str, claim: str) -> int | None:
+    """The revision of ``dataset`` a permit namespace's claim holds (None: not one of its)."""
+    prefix = f"ds.{dataset}.r"
+    tail = claim[len(prefix):] if claim.startswith(prefix) else ""
+    return int(tail) if tail.isdigit() else None
 
 
 def dataset_mount_path(dataset: str) -> str:

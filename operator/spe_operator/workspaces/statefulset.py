@@ -113,7 +113,7 @@ def _volumes(ws: Workspace, mounts: tuple[DatasetMount, ...], settings: SpeSetti
     for mount in mounts:
         volume = names.dataset_volume_in_pod(mount.name)
         volumes.append({"name": volume, "persistentVolumeClaim": {
-            "claimName": names.dataset_claim_name(mount.name), "readOnly": True}})
+            "claimName": names.dataset_claim_name(mount.name, mount.revision), "readOnly": True}})
         # Only data/: the quarantine, the report and the journal beside it are never visible.
         mounts_out.append({"name": volume, "mountPath": names.dataset_mount_path(mount.name),
                            "subPath": dv.DATA_SUBPATH, "readOnly": True})

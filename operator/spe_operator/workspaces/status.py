@@ -38,6 +38,14 @@ class PodView:
     # (dataset, problem) of a verifying init container that failed, and the datasets verified
     verify_failure: tuple[str, str] | None = None
     verified: tuple[str, ...] = ()
+    claims: tuple[str, ...] = ()  # the claims its volumes name (which dataset revisions it mounts)
+
+    def dataset_revision(self, dataset: str) -> int | None:
+        for claim in self.claims:
+            revision = names.revision_of_dataset_claim(dataset, claim)
+            if revision is not None:
+                return revision
+        return None
 
     @property
     def waiting_for_volumes(self) -> bool:
@@ -61,6 +69,8 @@ class PodView:
             deleting=md.get("deletionTimestamp") is not None,
             verify_failure=_verify_failure(st),
             verified=tuple(sorted(_verified(st))),
+            claims=tuple(v["persistentVolumeClaim"].get("claimName", "") for v in spec.get("volumes") or ()
+                         if v.get("persistentVolumeClaim")),
         )
 
 
