@@ -8,6 +8,7 @@ the CRD carries: one home for the export policy's defaults.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from spe_api import ExportPolicy as PermitExportPolicy
@@ -40,7 +41,7 @@ class Thresholds:
                    allow_record_level=pol.record_level_outputs.allowed)
 
 
-def run(files: list[tuple[str, bytes]], t: Thresholds, pseudonymous_ids: set[str],
+def run(files: list[tuple[str, bytes]], t: Thresholds, pseudonymous_ids: AbstractSet[str],
         released_tables: list[dict]) -> dict:
     """Run every check over the files; return the report as a dict (``verdict``, ``files``)."""
     policy = _engine.CheckPolicy(
@@ -48,7 +49,7 @@ def run(files: list[tuple[str, bytes]], t: Thresholds, pseudonymous_ids: set[str
         min_cell_count=t.min_cell_count, dominance_n=t.dominance_n,
         dominance_k=t.dominance_k, p_ratio=t.p_ratio, zeros_disclosive=t.zeros_disclosive,
         allow_record_level=t.allow_record_level)
-    ctx = _engine.CheckContext(pseudonymous_ids=set(pseudonymous_ids), released_tables=list(released_tables))
+    ctx = _engine.CheckContext(pseudonymous_ids=pseudonymous_ids, released_tables=list(released_tables))
     out = _engine.run_checks([_engine.FileInput(name=n, data=d) for n, d in files], policy, ctx).to_dict()
     out.setdefault("engine", "spe_egress.checks")
     return out

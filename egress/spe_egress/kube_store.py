@@ -17,13 +17,17 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
 from spe_api import OutputReviewPhase
+from spe_api.datasetvolume import (LABEL_PSEUDONYMS, PSEUDONYMS_KEY, PSEUDONYMS_NAMESPACE,
+                                   pseudonyms_secret_name)
 from spe_kube import ApiError, KubeClient, load_kubeconfig
 
+from .checks.pseudonyms import PseudonymSet, parse_digests
 from .checks_adapter import Thresholds
 from .records_store import RecordFiles
 from .store import LABEL_MANAGED_BY, ExportPolicy, PermitInfo, WorkspaceInfo
@@ -33,6 +37,7 @@ log = logging.getLogger("spe_egress.kube")
 OR_KIND = ("spe.ehds.io/v1alpha1", "OutputReview")
 PERMIT_KIND = ("spe.ehds.io/v1alpha1", "DataPermit")
 WS_KIND = ("spe.ehds.io/v1alpha1", "Workspace")
+SECRET_KIND = ("v1", "Secret")
 FINALIZER = "spe.ehds.io/egress-quarantine"
 ORPHAN_GRACE_S = 600.0  # a record without its OutputReview this old was left by a crash
 MANAGED_BY = "spe-egress"
@@ -154,6 +159,31 @@ class KubeStore:
         spec = body.get("spec", {})
         return WorkspaceInfo(namespace=namespace, name=name, permit=spec.get("permit", ""),
                              members=frozenset(spec.get("members") or []))
+
+    async def pseudonyms(self, permit: PermitInfo) -> PseudonymSet:
+        """The digests of the pseudonyms of the permit's datasets, from their Secrets in
+        ``spe-pseudonyms`` (the only Secrets the gateway may read; see
+        ``spe_api.datasetvolume``). A dataset without its Secret has not been published (never
+        ingested: no workspace can have read it) and adds nothing; a Secret that is not the
+        publication's (no label) or that cannot be parsed raises, so the checks block."""
+        digests: set[str] = set()
+        for dataset in permit.datasets:
+            name = pseudonyms_secret_name(dataset)
+            secret = await self.kube.get_or_none(SECRET_KIND, name, PSEUDONYMS_NAMESPACE)
+            if secret is None:
+                log.info("dataset %s has no published pseudonyms (%s/%s)", dataset, PSEUDONYMS_NAMESPACE, name)
+                continue
+            labels = secret.get("metadata", {}).get("labels") or {}
+            if LABEL_PSEUDONYMS not in labels:
+                raise ValueError(f"Secret {PSEUDONYMS_NAMESPACE}/{name} lacks the label {LABEL_PSEUDONYMS}")
+            raw = (secret.get("data") or {}).get(PSEUDONYMS_KEY)
+            if raw is None:
+                raise ValueError(f"Secret {PSEUDONYMS_NAMESPACE}/{name} has no key {PSEUDONYMS_KEY}")
+            try:
+                digests |= parse_digests(base64.b64decode(raw).decode("ascii"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise ValueError(f"Secret {PSEUDONYMS_NAMESPACE}/{name}: {e}") from None
+        return PseudonymSet(digests=digests)
 
     # --- the record ----------------------------------------------------------------------------
 

@@ -372,11 +372,13 @@ class EgressService:
         round_ = int(obj["status"]["round"])
         permit = await self.store.get_permit(obj["status"]["permit"])
         thresholds = permit.policy.thresholds if permit else checks_adapter.Thresholds()
-        ids = set(permit.pseudonymous_ids) if permit else set()
         files = [(f["name"], self.quarantine.get(namespace, name, round_, i, f["sha256"]))
                  for i, f in enumerate(current_files(obj))]
         ledger = self._ledger(obj["status"]["permit"])
         try:
+            # The permit's datasets' pseudonyms (their digests): unreadable ones fail the checks
+            # (block), never an empty set that lets every pseudonym through.
+            ids = await self.store.pseudonyms(permit) if permit else frozenset()
             report = await asyncio.to_thread(checks_adapter.run, files, thresholds, ids, ledger)
         except Exception as e:  # noqa: BLE001 - a crashed check must block, never pass
             log.exception("checks failed on %s/%s", namespace, name)

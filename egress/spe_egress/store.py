@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
@@ -49,7 +50,9 @@ class PermitInfo:
     members: frozenset[str]
     datasets: tuple[str, ...] = ()
     policy: ExportPolicy = field(default_factory=ExportPolicy)
-    pseudonymous_ids: frozenset[str] = frozenset()
+    # The permit's datasets' pseudonyms: a PseudonymSet of their digests from the cluster
+    # (kube_store), or clear ones (tests, the in-memory store).
+    pseudonymous_ids: AbstractSet[str] = frozenset()
     namespace: str = ""  # where the permit's workspaces live; "" = its permit_namespace
     reviewers: frozenset[str] = frozenset()  # who may review its exports (exportPolicy.reviewers)
     everyone: frozenset[str] = frozenset()   # every person the permit names, whatever their role
@@ -85,6 +88,7 @@ class WorkspaceInfo:
 class Store(Protocol):
     async def get_permit(self, name: str) -> PermitInfo | None: ...
     async def get_workspace(self, namespace: str, name: str) -> WorkspaceInfo | None: ...
+    async def pseudonyms(self, permit: PermitInfo) -> AbstractSet[str]: ...
     async def create_review(self, obj: dict) -> dict: ...
     async def get_review(self, namespace: str, name: str) -> dict | None: ...
     async def find_review(self, name: str) -> dict | None: ...
@@ -122,6 +126,9 @@ class MemoryStore:
 
     async def get_workspace(self, namespace: str, name: str) -> WorkspaceInfo | None:
         return self.workspaces.get((namespace, name))
+
+    async def pseudonyms(self, permit: PermitInfo) -> AbstractSet[str]:
+        return permit.pseudonymous_ids
 
     async def create_review(self, obj: dict) -> dict:
         async with self._lock:

@@ -22,6 +22,7 @@ class ConditionType:
     # Workspace
     PERMIT_ACTIVE = "PermitActive"
     DATASETS_READY = "DatasetsReady"
+    DATASETS_VERIFIED = "DatasetsVerified"  # the server pod's verification of each dataset's manifest
     TOOL_APPROVED = "ToolApproved"
     WITHIN_CEILINGS = "WithinCeilings"
     SCHEDULED = "Scheduled"
@@ -93,6 +94,10 @@ class Reason:
     UNENCRYPTED_STORAGE_ALLOWED = "UnencryptedStorageAllowed"
     VOLUMES_READY = "VolumesReady"
     DATASET_VOLUME_MISSING = "DatasetVolumeMissing"
+    DATASET_VERIFICATION_NOT_CONFIGURED = "DatasetVerificationNotConfigured"
+    DATASET_VERIFICATION_FAILED = "DatasetVerificationFailed"
+    DATASETS_VERIFIED = "DatasetsVerified"
+    VERIFICATION_PENDING = "VerificationPending"
     APPLY_FAILED = "ApplyFailed"
     STOPPED = "Stopped"
     STOPPING = "Stopping"
@@ -200,8 +205,16 @@ class WorkspaceMessage:
     DATASET_NOT_FOUND = "Dataset {dataset!r} does not exist; remove it from spec.datasets or ask the data holder."
     DATASET_NOT_READY = "Dataset {dataset!r} is {phase}, not Ready; the server starts when it is."
     DATASET_VOLUME_MISSING = (
-        "Dataset {dataset!r} is Ready but its volume is unknown ({detail}); the data holder's ingest must "
-        "record status.volumeName.")
+        "Dataset {dataset!r} is Ready but has no volume produced by the operator's ingest ({detail}); the "
+        "server starts once an ingest of it completes.")
+    DATASET_VERIFICATION_NOT_CONFIGURED = (
+        "Dataset {dataset!r} cannot be verified before use: the operator has no {what} (setting {setting}); "
+        "no server mounts a dataset it cannot verify.")
+    DATASET_VERIFICATION_FAILED = (
+        "Dataset {dataset!r} failed the check of its signed manifest: {problem}; the server does not start. "
+        "Ask the data holder to re-ingest it.")
+    DATASETS_VERIFIED = "Verified against their signed manifests before the server started: {datasets}."
+    VERIFICATION_PENDING = "Each dataset is verified against its signed manifest before the server starts."
     DATASETS_READY = "Mounted read-only: {mounts}."
     NO_DATASETS = "No datasets requested."
     TOOL_APPROVED = "Tool {tool!r} is approved ({image})."

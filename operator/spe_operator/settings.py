@@ -84,6 +84,12 @@ class SpeSettings(BaseModel):
     workspace_tmp_size: str = Field("2Gi", description="Size limit of the writable /tmp (emptyDir).")
     workspace_shm_size: str = Field("1Gi", description="Size limit of /dev/shm (memory-backed, counts against the memory limit).")
     workspace_workers: int = Field(32, description="Workspaces reconciled concurrently (a reconcile mostly waits on the API server; 8 queued a burst of 100 behind slow status writes).")
+    ingest_image: str | None = Field(
+        None, description="The ingest image (images/ingest, by digest): the workspaces' dataset verification "
+                          "(spe-ingest verify in an init container) runs it.")
+    dataset_public_key: str | None = Field(
+        None, description="The site's Ed25519 public key (PEM) every dataset's manifest must be signed with; "
+                          "a workspace verifies each of its datasets against it before the notebook starts.")
     gpu_usage_max_age: float = Field(
         300.0, description="Seconds a GPU agent's status.gpuUsage counts for the GPU-idle stop (older: ignored).")
 

@@ -85,9 +85,9 @@ def gpu_agent_kubeconfig(cluster, tmp_path_factory) -> str:
     """A kubeconfig with a token of the agent's ServiceAccount, its RBAC and admission policy
     applied from manifests/base/gpu-agent.yaml: every test proves them sufficient (and tight)."""
     docs = [d for d in yaml.safe_load_all((MANIFESTS_BASE / "gpu-agent.yaml").read_text()) if d and d["kind"] != "DaemonSet"]
-    ns = yaml.safe_load((MANIFESTS_BASE / "namespace.yaml").read_text())
+    namespaces = [d for d in yaml.safe_load_all((MANIFESTS_BASE / "namespace.yaml").read_text()) if d]
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=spe-tests", "-f", "-",
-                    input=yaml.safe_dump_all([ns, *docs]), check=True)
+                    input=yaml.safe_dump_all([*namespaces, *docs]), check=True)
     path = tmp_path_factory.mktemp("gpu-agent-identity") / "spe-gpu-agent.kubeconfig"
     return str(service_account_kubeconfig(cluster, *AGENT_SA, path))
 

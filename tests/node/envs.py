@@ -1,5 +1,5 @@
 """The SPE objects the node tests drive the operator with: a Tool whose image is the notebook
-image built here (by digest), a Ready Dataset on a hostPath volume, and permits whose namespaces
+image built here (by digest), a Ready Dataset on an ingested hostPath volume, and permits whose namespaces
 are pinned to the real node."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import secrets
 from tests.workspace import factories as f
 from tests.workspace.helpers import Kube
 
-from .conftest import NOTEBOOK, wait_for, world_writable_dir
+from .conftest import NOTEBOOK, wait_for
 
 READY_TIMEOUT = 300  # image unpack + JupyterLab's first start on two busy cores
 
@@ -27,25 +27,17 @@ class NodeEnv:
         kube.create(body)
         self._objects: list[dict] = [body]
         self.dataset = f"ds-node-{self.suffix}"
-        data = world_writable_dir(tmp_path_factory.mktemp("node-dataset"))
-        (data / "scan-001.txt").write_text("pseudonymised scan\n")
-        data.chmod(0o755)
-        source = {"apiVersion": "v1", "kind": "PersistentVolume",
-                  "metadata": {"name": f"src-{self.dataset}", "labels": {"spe.ehds.io/test": "true"}},
-                  "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                           "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
-                           "hostPath": {"path": str(data), "type": "Directory"}}}
-        kube.create(source)
-        ds = f.dataset(self.dataset)
-        kube.create(ds)
-        kube.patch_status(ds, {"status": {"phase": "Ready", "volumeName": source["metadata"]["name"]}})
-        self._objects += [source, ds]
+        # Made as the Dataset reconciler makes one: spe-ingest into a volume, signed, its claim
+        # labelled and owned (tests/dataset/volumes.py).
+        from tests.dataset.volumes import make_dataset
+        self.dataset_root, objects = make_dataset(kube, self.dataset, tmp_path_factory.mktemp("node-dataset"))
+        self._objects += objects
         self.permits: list[str] = []
 
-    def permit(self) -> str:
+    def permit(self, datasets: list[str] | None = None) -> str:
         """A new active permit; its namespace's pods land on the real node. Returns the namespace."""
         name = f"n{secrets.token_hex(4)}"
-        body = f.permit(name, datasets=[self.dataset], cpu="4", memory="8Gi")
+        body = f.permit(name, datasets=datasets or [self.dataset], cpu="4", memory="8Gi")
         self.kube.create(body)
         self._objects.append(body)
         ns = f"spe-{name}"
@@ -57,9 +49,9 @@ class NodeEnv:
         self.permits.append(ns)
         return ns
 
-    def workspace(self, namespace: str, name: str = "ws") -> dict:
+    def workspace(self, namespace: str, name: str = "ws", datasets: list[str] | None = None) -> dict:
         body = f.workspace(name, namespace, namespace.removeprefix("spe-"), tool_name=self.tool, running=True,
-                           datasets=[self.dataset], cpu="500m", memory="1Gi")
+                           datasets=datasets or [self.dataset], cpu="500m", memory="1Gi")
         self.kube.create(body)
         return body
 

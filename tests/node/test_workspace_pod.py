@@ -53,8 +53,10 @@ def test_workspace_runs_jupyter_under_the_hardened_pod_spec(cluster, real_node, 
     assert root.stdout.count("Read-only file system") == 2, root.stdout
     # The dataset: readable, and read-only.
     data = f"/data/{node_env.dataset}"
-    read = sh(f"cat {data}/scan-001.txt")
-    assert read.stdout == "pseudonymised scan\n", read.stdout + read.stderr
+    from tests.dataset.volumes import data_files
+    first = data_files(node_env.dataset_root)[0]
+    read = sh(f"wc -c < {data}/{first}")
+    assert int(read.stdout) == (node_env.dataset_root / "data" / first).stat().st_size, read.stdout + read.stderr
     write = exec_in(cluster, ns, "ws-0", "python3", "-c",
                     f"import errno\ntry:\n open('{data}/new', 'w')\nexcept OSError as e:\n print(errno.errorcode[e.errno])")
     assert write.stdout.strip() == "EROFS", write.stdout + write.stderr

@@ -73,7 +73,9 @@ def test_base_holds_every_piece(rendered):
                      ("ValidatingAdmissionPolicyBinding", "spe-operator-permit-bindings"),
                      ("ValidatingAdmissionPolicy", "spe-operator-namespaces"),
                      ("CustomResourceDefinition", "datapermits.spe.ehds.io"),
-                     ("CustomResourceDefinition", "workspaces.spe.ehds.io")]:
+                     ("CustomResourceDefinition", "workspaces.spe.ehds.io"),
+                     ("Namespace", "spe-pseudonyms"), ("Role", "spe-egress-pseudonyms"),
+                     ("RoleBinding", "spe-egress-pseudonyms")]:
         assert expected in kinds, expected
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from spe_dev.api import HttpError
 
+from tests.fixtures.datasetvolumes import OPERATOR_NAMESPACE, ingest_claim
+
 from . import factories as f
 from .helpers import Kube
 
@@ -35,21 +37,24 @@ def tool_name(spe_crds, kube: Kube, suffix: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def dataset_name(spe_crds, kube: Kube, suffix: str, tmp_path_factory) -> Iterator[str]:
-    """A Ready dataset whose data live on a hostPath PersistentVolume (as an ingest leaves it)."""
+def dataset_name(spe_crds, operator_kubeconfig, kube: Kube, suffix: str, tmp_path_factory) -> Iterator[str]:
+    """A Ready dataset whose data live on a hostPath PersistentVolume bound to its ingest claim in
+    the operator's namespace, marked as the Dataset reconciler marks it (datasetvolume)."""
     name = f"prostate-{suffix}"
-    source = {"apiVersion": "v1", "kind": "PersistentVolume",
-              "metadata": {"name": f"src-{name}", "labels": {"spe.ehds.io/test": "true"}},
-              "spec": {"capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"],
-                       "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
-                       "hostPath": {"path": str(tmp_path_factory.mktemp("dataset")), "type": "Directory"}}}
-    kube.create(source)
+    if kube.get_or_none(f"/api/v1/namespaces/{OPERATOR_NAMESPACE}") is None:
+        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}})
     body = f.dataset(name)
-    kube.create(body)
-    kube.patch_status(body, {"status": {"phase": "Ready", "volumeName": source["metadata"]["name"]}})
+    created = kube.create(body)
+    volume = tmp_path_factory.mktemp("dataset")
+    (volume / "data").mkdir()
+    pv, claim = ingest_claim(created, volume)
+    kube.create(pv)
+    kube.create(claim)
+    kube.patch_status(body, {"status": {"phase": "Ready"}})
     yield name
+    kube.delete_quietly(claim)
     kube.delete_quietly(body)
-    kube.delete_quietly(source)
+    kube.delete_quietly(pv)
 
 
 @pytest.fixture

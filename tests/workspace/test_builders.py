@@ -108,7 +108,7 @@ def test_container_security_field(path, expected):
 def test_no_service_account_token_or_host_paths_anywhere():
     spec = pod_spec(mounts=(MOUNT,))
     kinds = {key for v in spec["volumes"] for key in v if key != "name"}
-    assert kinds <= {"persistentVolumeClaim", "emptyDir", "secret"}
+    assert kinds <= {"persistentVolumeClaim", "emptyDir", "secret", "downwardAPI"}
     assert "serviceAccountName" not in spec or spec["serviceAccountName"] == "default"
 
 
@@ -130,7 +130,7 @@ def test_writable_paths_are_exactly_home_outputs_tmp(mount_path, volume, read_on
 def test_dataset_read_only_at_volume_and_mount():
     spec = pod_spec(mounts=(MOUNT,))
     vol = next(v for v in spec["volumes"] if v["name"] == "ds-prostate-mr")
-    assert vol["persistentVolumeClaim"] == {"claimName": "ds.prostate-mr", "readOnly": True}
+    assert vol["persistentVolumeClaim"] == {"claimName": "ds.prostate-mr.r0", "readOnly": True}
 
 
 def test_tmp_and_shm_are_size_limited():
@@ -214,13 +214,13 @@ def test_storage_class_choice(encrypted, default, allow, requested, ok, klass, r
 def test_dataset_volume_is_read_only_retained_and_pre_bound():
     pv = datasets.build_dataset_volume(MOUNT, NS)
     pvc = datasets.build_dataset_claim(MOUNT, NS)
-    assert pv["metadata"]["name"] == "ds.spe-p1.prostate-mr"
+    assert pv["metadata"]["name"] == "ds.spe-p1.prostate-mr.r0"
     assert pv["spec"]["csi"]["readOnly"] is True and pv["spec"]["csi"]["volumeHandle"] == "vol-123"
     assert pv["spec"]["accessModes"] == ["ReadOnlyMany"] == pvc["spec"]["accessModes"]
     assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
     assert pv["spec"]["storageClassName"] == "" == pvc["spec"]["storageClassName"]
     assert pv["spec"]["claimRef"] == {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": NS,
-                                      "name": "ds.prostate-mr"}
+                                      "name": "ds.prostate-mr.r0"}
     assert pvc["spec"]["volumeName"] == pv["metadata"]["name"]
     assert pvc["spec"]["resources"]["requests"]["storage"] == "50Gi"
     assert "claimRef" not in SOURCE_PV["spec"] or SOURCE_PV["spec"]["claimRef"]["name"] == "dataset-prostate-mr"

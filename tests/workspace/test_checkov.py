@@ -14,7 +14,8 @@ from .helpers import wait_for, ws_path
 
 pytestmark = pytest.mark.workspace
 
-SETTINGS = SpeSettings(encrypted_storage_classes=["spe-encrypted"])
+SETTINGS = SpeSettings(encrypted_storage_classes=["spe-encrypted"], ingest_image="localhost/spe-ingest@sha256:" + "a" * 64,
+                       dataset_public_key="-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n")
 OWNER = {"apiVersion": "spe.ehds.io/v1alpha1", "kind": "Workspace", "metadata": {"name": "w1", "uid": "u1"}}
 
 

@@ -137,18 +137,21 @@ def test_dataset_is_mounted_read_only_from_its_volume(kube, ws_env, operator):
     ws = wait_phase(kube, env, "Running")
     assert condition(ws, "DatasetsReady")["status"] == "True"
     assert f"/data/{env.dataset}" in condition(ws, "DatasetsReady")["message"]
-    claim = kube.get_or_none(f"/api/v1/namespaces/{env.namespace}/persistentvolumeclaims/ds.{env.dataset}")
+    claim = kube.get_or_none(f"/api/v1/namespaces/{env.namespace}/persistentvolumeclaims/ds.{env.dataset}.r1")
     assert claim["status"]["phase"] == "Bound"
     assert claim["spec"]["accessModes"] == ["ReadOnlyMany"]
     pv = kube.get_or_none(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
-    source = kube.get_or_none(f"/api/v1/persistentvolumes/src-{env.dataset}")
+    ingest = kube.get_or_none(f"/api/v1/namespaces/spe-system/persistentvolumeclaims/dataset-{env.dataset}-r1")
+    source = kube.get_or_none(f"/api/v1/persistentvolumes/{ingest['spec']['volumeName']}")
     assert pv["spec"]["hostPath"]["path"] == source["spec"]["hostPath"]["path"]
     assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
     pod = kube.get_or_none(f"/api/v1/namespaces/{env.namespace}/pods/ws-0")
-    vol = next(v for v in pod["spec"]["volumes"] if v.get("persistentVolumeClaim", {}).get("claimName") == f"ds.{env.dataset}")
+    vol = next(v for v in pod["spec"]["volumes"] if v.get("persistentVolumeClaim", {}).get("claimName") == f"ds.{env.dataset}.r1")
     assert vol["persistentVolumeClaim"]["readOnly"] is True
     mount = next(m for m in pod["spec"]["containers"][0]["volumeMounts"] if m["name"] == vol["name"])
-    assert mount == {"name": vol["name"], "mountPath": f"/data/{env.dataset}", "readOnly": True}
+    assert mount == {"name": vol["name"], "mountPath": f"/data/{env.dataset}", "subPath": "data", "readOnly": True}
+    (verifier,) = pod["spec"]["initContainers"]
+    assert verifier["name"] == f"verify-{env.dataset}" and verifier["command"][:3] == ["spe-ingest", "verify", "/dataset"]
     # The start and the mount are in the operator's audit trail, and the trail verifies.
     target = f"Workspace/{env.namespace}/ws"
     deadline = time.monotonic() + 10

@@ -24,11 +24,11 @@ pytestmark = pytest.mark.workspace
 
 def test_dataset_volume_names_never_collide_across_permits():
     # "ds-<namespace>-<dataset>" made (spe-a-b, c) and (spe-a, b-c) the same PersistentVolume.
-    parts = ["a", "b", "a-b", "b-c", "c"]
-    seen: dict[str, tuple[str, str]] = {}
-    for permit, dataset in itertools.product(parts, parts):
-        name = names.dataset_volume_name(f"spe-{permit}", dataset)
-        assert seen.setdefault(name, (permit, dataset)) == (permit, dataset), f"{name} is two volumes"
+    parts = ["a", "b", "a-b", "b-c", "c", "r1", "a-r1"]
+    seen: dict[str, tuple[str, str, int]] = {}
+    for permit, dataset, revision in itertools.product(parts, parts, (1, 11)):
+        name = names.dataset_volume_name(f"spe-{permit}", dataset, revision)
+        assert seen.setdefault(name, (permit, dataset, revision)) == (permit, dataset, revision), f"{name} is two volumes"
 
 
 def test_a_dataset_claim_never_takes_a_workspace_claim_name():
@@ -36,7 +36,15 @@ def test_a_dataset_claim_never_takes_a_workspace_claim_name():
     workspace_children = {f(ws) for ws in ("ds-foo", "ds-a", "x") for f in
                           (names.home_claim_name, names.outputs_claim_name, names.hub_secret_name)}
     for dataset in ("foo-home", "foo-outputs", "a-hub", "home"):
-        assert names.dataset_claim_name(dataset) not in workspace_children
+        assert names.dataset_claim_name(dataset, 1) not in workspace_children
+
+
+def test_a_claim_names_its_dataset_and_revision_unambiguously():
+    for dataset, revision in (("a", 1), ("a-r1", 2), ("lung-ct", 12)):
+        claim = names.dataset_claim_name(dataset, revision)
+        assert names.revision_of_dataset_claim(dataset, claim) == revision
+    assert names.revision_of_dataset_claim("a", names.dataset_claim_name("a-r1", 2)) is None
+    assert names.revision_of_dataset_claim("a", "a-home") is None
 
 
 # --- item 6: no DNS; the hub's and the gateway's addresses injected -----------------------------

@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from .pseudonyms import PseudonymSet
+
 REPORT_VERSION = 1
 
 #: Extension-style names accepted in ``allowed_types`` for the detected type they mean.
@@ -136,16 +138,16 @@ class CheckContext:
     """What the checks need to know about the permit beyond the policy.
 
     ``pseudonymous_ids``: the pseudonymous patient IDs of the permit's datasets (matched
-    case-insensitively as whole tokens). ``released_tables``: ledger entries made by
+    case-insensitively as whole tokens): given in the clear, or a :class:`PseudonymSet` that
+    may hold only their SHA-256 digests (as the gateway gets them). ``released_tables``: ledger entries made by
     :func:`released_table_fingerprint` for tables already released under this permit.
     """
 
-    pseudonymous_ids: frozenset[str] | set[str] = frozenset()
+    pseudonymous_ids: frozenset[str] | set[str] | PseudonymSet = frozenset()
     released_tables: Sequence[Mapping[str, Any]] = ()
 
     def __post_init__(self) -> None:
-        ids = frozenset(i.strip().lower() for i in self.pseudonymous_ids if i and i.strip())
-        object.__setattr__(self, "pseudonymous_ids", ids)
+        object.__setattr__(self, "pseudonymous_ids", PseudonymSet.of(self.pseudonymous_ids))
         # ``released_table_fingerprint`` returns None for non-tables; tolerate such entries.
         object.__setattr__(self, "released_tables",
                            tuple(t for t in self.released_tables or () if isinstance(t, Mapping)))

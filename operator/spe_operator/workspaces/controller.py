@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from spe_api import DatasetPhase, Reason, Workspace, WorkspacePhase, permit_namespace
+from spe_api import datasetvolume as dv
 from spe_api.reasons import WorkspaceMessage as M
 from spe_kube import ApiError, KubeClient, kind_for
 from spe_kube.events import NORMAL, WARNING, post_event
@@ -36,7 +37,7 @@ from ..permits.network import build_network_policies
 from ..permits.quota import QUOTA_NAME
 from ..settings import SpeSettings
 from . import checks, names
-from .datasets import evaluate_datasets
+from .datasets import evaluate_datasets, select_dataset_claim, volume_bound_to
 from .desired import desired_children
 from .gpu_idle import gpu_idle_deadline, is_gpu_idle
 from .idle import idle_deadline, is_idle, last_activity
@@ -57,6 +58,7 @@ CHILD_WATCHES = (
     (kind_for("v1", "PersistentVolumeClaim"),
      f"{_MANAGED},{LABEL_COMPONENT} in ({names.COMPONENT_VOLUME},{names.COMPONENT_DATASET_CLAIM})"),
 )
+INGEST_CLAIMS = f"{dv.LABEL_DATASET},{dv.LABEL_REVISION}"
 PRUNED_KINDS = frozenset({"StatefulSet", "Service"})  # claims hold research data: never pruned
 WORKSPACE = kind_for("spe.ehds.io/v1alpha1", "Workspace")
 STATEFULSET = kind_for("apps/v1", "StatefulSet")
@@ -94,7 +96,7 @@ class WorkspaceController:
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._failures: dict[Key, int] = {}
         self._applied: dict[tuple[str, str, str], tuple[str, str]] = {}
-        self._sources: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._sources: dict[tuple[str, str], tuple[dict[str, Any] | None, str]] = {}
         self._isolated: dict[Key, checks.Isolation] = {}
         self._namespace_isolation: dict[tuple[str, str], tuple[float, checks.Isolation]] = {}
         self._addresses: tuple[float, tuple[ServiceAddress, ...]] | None = None
@@ -107,6 +109,9 @@ class WorkspaceController:
 
     async def start(self) -> None:
         watches = [ChildWatch(self.kube, kind, selector, self.on_child_event) for kind, selector in CHILD_WATCHES]
+        # The Dataset reconciler's ingest claims, in the operator's namespace only.
+        watches.append(ChildWatch(self.kube, PVC, INGEST_CLAIMS, self.on_dataset_claim_event,
+                                  namespace=self.settings.operator_namespace))
         for watch in watches:
             self._tasks.append(asyncio.create_task(watch.run(), name=f"workspace-watch-{watch.kind.plural}"))
         # No reconcile before every child kind was listed once: after a restart, a reconcile that
@@ -140,6 +145,10 @@ class WorkspaceController:
             dataset = (md.get("labels") or {}).get(names.LABEL_DATASET)
             if dataset:
                 self.enqueue_all([k for k in self.world.by_dataset.get(dataset, ()) if k[0] == md.get("namespace")])
+
+    def on_dataset_claim_event(self, type_: str, obj: dict[str, Any]) -> None:
+        """An ingest claim changed (became ready, a new revision, went): its dataset's workspaces."""
+        self.enqueue_all(self.world.put_dataset_claim(obj, deleted=type_ == "DELETED"))
 
     def enqueue(self, key: Key) -> None:
         if key in self._active:
@@ -221,15 +230,18 @@ class WorkspaceController:
         datasets = {name: world.dataset(name) for name in ws.spec.datasets}
         sources: dict[str, dict[str, Any] | None] = {}
         source_errors: dict[str, str] = {}
+        revisions: dict[str, int] = {}
+        pod = world.pods.get(key)
         for name, ds in datasets.items():
             if ds is not None and ds.status.phase == DatasetPhase.READY:
+                running = pod.dataset_revision(name) if pod is not None and not pod.deleting else None
                 try:
-                    sources[name] = await self._source_volume(ds)
+                    sources[name], source_errors[name], revisions[name] = await self._source_volume(ds, running)
                 except ApiError as exc:
                     sources[name], source_errors[name] = None, f"cannot read its volume: {exc.message}"
-        verdict = evaluate_datasets(ws.spec.datasets, datasets, sources, source_errors)
+        verdict = evaluate_datasets(ws.spec.datasets, datasets, sources, source_errors, revisions=revisions,
+                                    verifier_missing=self._verifier_missing())
         claims, storage = build_volume_claims(ws, settings)
-        pod = world.pods.get(key)
         isolation = await self._isolation(key, ws, permit, pod)
 
         def gates_with(volume_error: str | None = None):
@@ -396,19 +408,34 @@ class WorkspaceController:
         self._namespace_isolation[ns_key] = (loop.time(), result)
         return result
 
-    async def _source_volume(self, ds) -> dict[str, Any] | None:
-        """The dataset's PersistentVolume (cached per Dataset resourceVersion)."""
-        cache_key = (ds.name, ds.metadata.resource_version or "")
-        if cache_key in self._sources:
-            return self._sources[cache_key]
-        volume_name = ds.status.volume_name
-        if not volume_name and ds.status.claim_name:
-            claim = await self.kube.get_or_none(PVC, ds.status.claim_name, self.settings.operator_namespace)
-            volume_name = (claim or {}).get("spec", {}).get("volumeName")
-        volume = await self.kube.get_or_none(PV, volume_name) if volume_name else None
-        self._sources = {k: v for k, v in self._sources.items() if k[0] != ds.name}
-        self._sources[cache_key] = volume
-        return volume
+    async def _source_volume(self, ds, keep: int | None = None) -> tuple[dict[str, Any] | None, str, int]:
+        """(PersistentVolume, why none, revision) of the dataset: the one bound to the newest
+        ready claim its ingest produced (found by labels and owner, see ``datasets``; revision
+        ``keep``, the one the server's pod mounts, while it is ready), never a volume named in
+        the Dataset's status. Cached per claim resourceVersion."""
+        source = select_dataset_claim(ds, self.world.claims_of_dataset(ds.name), self.settings.operator_namespace,
+                                      keep=keep)
+        if source.claim is None:
+            return None, source.detail, 0
+        md = source.claim["metadata"]
+        cache_key = (ds.name, f"{md.get('uid')}/{md.get('resourceVersion')}")
+        if cache_key not in self._sources:
+            volume = await self.kube.get_or_none(PV, source.volume_name)
+            problem = volume_bound_to(volume, source.claim)
+            # Two revisions may be in use at once (a running server keeps its own): the last two.
+            kept = [k for k in self._sources if k[0] == ds.name][-1:]
+            self._sources = {k: v for k, v in self._sources.items() if k[0] != ds.name or k in kept}
+            self._sources[cache_key] = (None, problem) if problem else (volume, "")
+        volume, problem = self._sources[cache_key]
+        return volume, problem, source.revision
+
+    def _verifier_missing(self) -> tuple[str, str] | None:
+        """What the verification of datasets before use lacks in the settings (None: nothing)."""
+        if not self.settings.ingest_image:
+            return "ingest image to verify them with", "ingest_image / SPE_INGEST_IMAGE"
+        if not self.settings.dataset_public_key:
+            return "public key of the site's dataset signing key", "dataset_public_key / SPE_DATASET_PUBLIC_KEY"
+        return None
 
     async def _stop_idle(self, ws: Workspace, body: dict[str, Any], now: datetime) -> None:
         last = last_activity(ws, ws.status.started_at)

@@ -4,7 +4,9 @@ Security invariants, all set here and asserted one by one in the unit tests:
 the Tool's image by digest; non-root (UID/GID from the settings, ``runAsNonRoot``); read-only
 root filesystem with a writable home volume and a size-limited ``/tmp``; no privilege
 escalation; all capabilities dropped; seccomp ``RuntimeDefault``; no service-account token;
-no service links; datasets read-only at ``/data/<dataset>`` (volume and mount); CPU and memory
+no service links; datasets read-only at ``/data/<dataset>`` (volume and mount; only the volume's
+``data/``), each verified first by an init container (``spe-ingest verify`` against the site's
+public key, whole volume read-only, the notebook's security context); CPU and memory
 requests equal to limits; GPUs as an ``nvidia.com/gpu`` limit pinned to the model's nodes;
 no DNS (``dnsPolicy: None``, the only nameserver the pod's own loopback, where nothing answers:
 a resolver that forwards queries is a tunnel out) -- the hub's and the gateway's addresses are
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spe_api import Tool, Workspace
+from spe_api import datasetvolume as dv
 
 from ..children import standard_labels
 from ..settings import SpeSettings
@@ -110,11 +113,48 @@ def _volumes(ws: Workspace, mounts: tuple[DatasetMount, ...], settings: SpeSetti
         {"name": names.HUB_SECRET_VOLUME, "mountPath": names.HUB_SECRET_DIR, "readOnly": True},
     ]
     for mount in mounts:
-        volume = f"ds-{mount.name}"
+        volume = names.dataset_volume_in_pod(mount.name)
         volumes.append({"name": volume, "persistentVolumeClaim": {
-            "claimName": names.dataset_claim_name(mount.name), "readOnly": True}})
-        mounts_out.append({"name": volume, "mountPath": names.dataset_mount_path(mount.name), "readOnly": True})
+            "claimName": names.dataset_claim_name(mount.name, mount.revision), "readOnly": True}})
+        # Only data/: the quarantine, the report and the journal beside it are never visible.
+        mounts_out.append({"name": volume, "mountPath": names.dataset_mount_path(mount.name),
+                           "subPath": dv.DATA_SUBPATH, "readOnly": True})
+    if mounts:
+        volumes.append({"name": names.DATASET_KEY_VOLUME, "downwardAPI": {"defaultMode": 0o444, "items": [{
+            "path": names.DATASET_KEY_FILE,
+            "fieldRef": {"fieldPath": f"metadata.annotations['{names.ANNOTATION_DATASET_PUBLIC_KEY}']"}}]}})
     return volumes, mounts_out
+
+
+def build_verify_containers(ws: Workspace, mounts: tuple[DatasetMount, ...], settings: SpeSettings) -> list[dict[str, Any]]:
+    """One init container per dataset: ``spe-ingest verify`` of the whole volume (the signed
+    manifest beside ``data/``) against the site's public key. A tampered, missing or unlisted
+    file, or a manifest signed by another key, fails it: the notebook never starts on it, and
+    the problems (stderr, as the termination message) name the file."""
+    out = []
+    for mount in mounts:
+        out.append({
+            "name": names.verify_container_name(mount.name),
+            "image": settings.ingest_image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["spe-ingest", "verify", names.VERIFY_DATASET_DIR,
+                        "--public-key", f"{names.DATASET_KEY_DIR}/{names.DATASET_KEY_FILE}"],
+            # The notebook's own amounts: the pod's effective request does not grow.
+            "resources": _resources_without_gpus(ws),
+            "securityContext": container_security_context(settings),
+            "volumeMounts": [
+                {"name": names.dataset_volume_in_pod(mount.name), "mountPath": names.VERIFY_DATASET_DIR,
+                 "readOnly": True},
+                {"name": names.DATASET_KEY_VOLUME, "mountPath": names.DATASET_KEY_DIR, "readOnly": True},
+            ],
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+        })
+    return out
+
+
+def _resources_without_gpus(ws: Workspace) -> dict[str, Any]:
+    amounts = {"cpu": ws.spec.resources.cpu, "memory": ws.spec.resources.memory}
+    return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
 def _env(ws: Workspace, settings: SpeSettings) -> list[dict[str, str]]:
@@ -181,11 +221,20 @@ def build_pod_spec(ws: Workspace, tool: Tool, mounts: tuple[DatasetMount, ...], 
         "containers": [container],
         "volumes": volumes,
     }
+    if mounts:
+        spec["initContainers"] = build_verify_containers(ws, mounts, settings)
     if tolerations:
         spec["tolerations"] = tolerations
     if addresses:
         spec["hostAliases"] = [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in addresses]
     return spec
+
+
+def pod_annotations(tool: Tool, mounts: tuple[DatasetMount, ...], settings: SpeSettings) -> dict[str, str]:
+    out = {names.ANNOTATION_TOOL: tool.name}
+    if mounts and settings.dataset_public_key:
+        out[names.ANNOTATION_DATASET_PUBLIC_KEY] = settings.dataset_public_key
+    return out
 
 
 def build_statefulset(ws: Workspace, tool: Tool, mounts: tuple[DatasetMount, ...], settings: SpeSettings,
@@ -209,7 +258,7 @@ def build_statefulset(ws: Workspace, tool: Tool, mounts: tuple[DatasetMount, ...
             "updateStrategy": {"type": "RollingUpdate"},
             "selector": {"matchLabels": names.selector_labels(ws.name)},
             "template": {
-                "metadata": {"labels": pod_labels(ws), "annotations": {names.ANNOTATION_TOOL: tool.name}},
+                "metadata": {"labels": pod_labels(ws), "annotations": pod_annotations(tool, mounts, settings)},
                 "spec": build_pod_spec(ws, tool, mounts, settings, addresses),
             },
         },

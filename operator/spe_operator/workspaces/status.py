@@ -15,6 +15,7 @@ from typing import Any
 from spe_api import ConditionType, Reason, Workspace, WorkspacePhase, WorkspaceStatus, set_condition
 from spe_api.reasons import WorkspaceMessage as M
 
+from . import names
 from .checks import Gates
 from .idle import last_activity
 
@@ -34,6 +35,17 @@ class PodView:
     scheduled_message: str | None = None
     ready: bool = False
     deleting: bool = False
+    # (dataset, problem) of a verifying init container that failed, and the datasets verified
+    verify_failure: tuple[str, str] | None = None
+    verified: tuple[str, ...] = ()
+    claims: tuple[str, ...] = ()  # the claims its volumes name (which dataset revisions it mounts)
+
+    def dataset_revision(self, dataset: str) -> int | None:
+        for claim in self.claims:
+            revision = names.revision_of_dataset_claim(dataset, claim)
+            if revision is not None:
+                return revision
+        return None
 
     @property
     def waiting_for_volumes(self) -> bool:
@@ -55,7 +67,58 @@ class PodView:
             scheduled_message=(sched or {}).get("message"),
             ready=bool(ready and ready.get("status") == "True") and st.get("phase") == "Running",
             deleting=md.get("deletionTimestamp") is not None,
+            verify_failure=_verify_failure(st),
+            verified=tuple(sorted(_verified(st))),
+            claims=tuple(v["persistentVolumeClaim"].get("claimName", "") for v in spec.get("volumes") or ()
+                         if v.get("persistentVolumeClaim")),
         )
+
+
+# What a person needs of a failed verification: the dataset (from the container's name) and
+# the first problems spe-ingest printed (its termination message: the log's tail), kept short.
+VERIFY_PROBLEM_PREFIX = "spe-ingest: verify: "
+MAX_PROBLEMS = 3
+MAX_PROBLEM_CHARS = 400
+
+
+def _terminated(cs: dict[str, Any]) -> dict[str, Any] | None:
+    """The container's failed run: now, or the last one while it waits to be restarted."""
+    for state in (cs.get("state") or {}, cs.get("lastState") or {}):
+        term = state.get("terminated")
+        if term and term.get("exitCode") not in (None, 0):
+            return term
+    return None
+
+
+def verify_problem(message: str, exit_code: Any) -> str:
+    lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
+    problems = [ln[len(VERIFY_PROBLEM_PREFIX):] for ln in lines if ln.startswith(VERIFY_PROBLEM_PREFIX)]
+    if problems:
+        text = "; ".join(problems[:MAX_PROBLEMS])
+        if len(problems) > MAX_PROBLEMS:
+            text += f" (and {len(problems) - MAX_PROBLEMS} more)"
+    else:
+        text = (lines[-1] if lines else "") or f"spe-ingest verify exited with {exit_code}"
+    return text if len(text) <= MAX_PROBLEM_CHARS else text[:MAX_PROBLEM_CHARS - 1] + "…"
+
+
+def _verify_failure(st: dict[str, Any]) -> tuple[str, str] | None:
+    for cs in st.get("initContainerStatuses") or ():
+        dataset = names.dataset_of_verify_container(cs.get("name", ""))
+        term = _terminated(cs) if dataset else None
+        if dataset and term is not None and not (cs.get("state") or {}).get("terminated", {}).get("exitCode") == 0:
+            return dataset, verify_problem(term.get("message", ""), term.get("exitCode"))
+    return None
+
+
+def _verified(st: dict[str, Any]) -> list[str]:
+    out = []
+    for cs in st.get("initContainerStatuses") or ():
+        dataset = names.dataset_of_verify_container(cs.get("name", ""))
+        term = (cs.get("state") or {}).get("terminated") or {}
+        if dataset and term.get("exitCode") == 0:
+            out.append(dataset)
+    return out
 
 
 @dataclass(frozen=True)
@@ -93,6 +156,10 @@ def _phase_and_ready(i: StatusInputs) -> tuple[WorkspacePhase, bool, str, str]:
         return WorkspacePhase.BLOCKED, False, Reason.APPLY_FAILED, i.apply_error
     if pod is None or pod.deleting:
         return WorkspacePhase.STARTING, False, Reason.STARTING, M.WAITING_FOR_POD
+    if pod.verify_failure is not None:
+        dataset, problem = pod.verify_failure
+        return (WorkspacePhase.BLOCKED, False, Reason.DATASET_VERIFICATION_FAILED,
+                M.DATASET_VERIFICATION_FAILED.format(dataset=dataset, problem=problem))
     if pod.scheduled is False and not pod.waiting_for_volumes:
         return (WorkspacePhase.PENDING, False, pod.scheduled_reason or Reason.UNSCHEDULABLE,
                 pod.scheduled_message or "The scheduler has not placed the server yet.")
@@ -116,6 +183,19 @@ def _scheduled(i: StatusInputs) -> tuple[str, str, str]:
     return "Unknown", Reason.STARTING, M.WAITING_FOR_POD
 
 
+def _verified_condition(i: StatusInputs) -> tuple[str, str, str]:
+    """DatasetsVerified, from the server pod's verifying init containers."""
+    pod = i.pod if i.ws.spec.running else None
+    if pod is not None and pod.verify_failure is not None:
+        dataset, problem = pod.verify_failure
+        return "False", Reason.DATASET_VERIFICATION_FAILED, M.DATASET_VERIFICATION_FAILED.format(
+            dataset=dataset, problem=problem)
+    if pod is not None and set(i.ws.spec.datasets) <= set(pod.verified):
+        return "True", Reason.DATASETS_VERIFIED, M.DATASETS_VERIFIED.format(
+            datasets=", ".join(i.ws.spec.datasets))
+    return "Unknown", Reason.VERIFICATION_PENDING, M.VERIFICATION_PENDING
+
+
 def build_status(i: StatusInputs) -> WorkspaceStatus:
     """The new status, keeping transition times of unchanged conditions and ``startedAt``."""
     ws, now = i.ws, i.now
@@ -124,6 +204,10 @@ def build_status(i: StatusInputs) -> WorkspaceStatus:
     conditions = list(old.conditions)
     for gate in i.gates.all():
         conditions = set_condition(conditions, gate.type, gate.ok, gate.reason, gate.message, gen, now)
+    if ws.spec.datasets:
+        v_status, v_reason, v_message = _verified_condition(i)
+        conditions = set_condition(conditions, ConditionType.DATASETS_VERIFIED, v_status, v_reason, v_message,
+                                   gen, now)
     s_status, s_reason, s_message = _scheduled(i)
     conditions = set_condition(conditions, ConditionType.SCHEDULED, s_status, s_reason, s_message, gen, now)
     phase, ready, r_reason, r_message = _phase_and_ready(i)

@@ -33,9 +33,11 @@ class Gone(Exception):
 
 
 class ChildWatch:
-    def __init__(self, kube: KubeClient, kind: ResourceKind, label_selector: str, callback: Callback):
+    def __init__(self, kube: KubeClient, kind: ResourceKind, label_selector: str, callback: Callback,
+                 namespace: str | None = None):
         self.kube = kube
         self.kind = kind
+        self.namespace = namespace  # None: every namespace
         self.selector = label_selector
         self.callback = callback
         self._known: set[tuple[str, str]] = set()
@@ -67,7 +69,7 @@ class ChildWatch:
         items: list[dict[str, Any]] = []
         cont, rv = None, ""
         while True:
-            page = await self.kube.request("GET", self.kind.path(), params={
+            page = await self.kube.request("GET", self.kind.path(self.namespace), params={
                 "labelSelector": self.selector, "limit": 500, "continue": cont})
             items.extend(page.get("items", []))
             rv = page.get("metadata", {}).get("resourceVersion", rv)
@@ -88,7 +90,7 @@ class ChildWatch:
         assert self._session is not None
         query = urlencode({"labelSelector": self.selector, "watch": "1", "allowWatchBookmarks": "true",
                            "resourceVersion": rv, "timeoutSeconds": WATCH_TIMEOUT})
-        url = f"{self.kube.config.server}{self.kind.path()}?{query}"
+        url = f"{self.kube.config.server}{self.kind.path(self.namespace)}?{query}"
         async with self._session.get(url, headers=self._headers()) as resp:
             if resp.status == 410:
                 raise Gone()

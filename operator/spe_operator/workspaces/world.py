@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from spe_api import DataPermit, Dataset, Tool, Workspace
+from spe_api import datasetvolume as dv
 from spe_api.common import plain
 
 from ..children import LABEL_WORKSPACE
@@ -80,6 +81,8 @@ class World:
         self.workspaces: dict[Key, WorkspaceEntry] = {}
         self.tools: dict[str, tuple[str, Tool | None]] = {}
         self.datasets: dict[str, tuple[str, Dataset | None]] = {}
+        # The Dataset reconciler's ingest claims (operator namespace), by dataset label and name.
+        self.dataset_claims: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.permits: dict[str, tuple[str, dict[str, Any], DataPermit | None]] = {}
         self.children: dict[ChildKey, str] = {}          # observed spec token of each child (see spec_token)
         self._children_rv: dict[ChildKey, str] = {}      # and its resourceVersion, to drop stale events
@@ -158,6 +161,28 @@ class World:
     def forget_dataset(self, name: str) -> set[Key]:
         self.datasets.pop(name, None)
         return set(self.by_dataset.get(name, ()))
+
+    def put_dataset_claim(self, body: Mapping[str, Any], *, deleted: bool = False) -> set[Key]:
+        """Record an ingest claim (or its deletion, or its leaving the watch's selector); returns
+        the workspaces of its dataset. A DELETED event may carry only the name: every dataset's
+        entry of that name goes."""
+        md = body.get("metadata", {})
+        name = md.get("name", "")
+        dataset = (md.get("labels") or {}).get(dv.LABEL_DATASET)
+        touched = set()
+        for ds, claims in self.dataset_claims.items():
+            if name in claims and (deleted or ds != dataset):
+                claims.pop(name)
+                touched.add(ds)
+        if not deleted and dataset:
+            old = self.dataset_claims[dataset].get(name)
+            if old is None or newer(_rv(body), _rv(old)):
+                self.dataset_claims[dataset][name] = plain(body)
+                touched.add(dataset)
+        return {k for ds in touched for k in self.by_dataset.get(ds, ())}
+
+    def claims_of_dataset(self, dataset: str) -> list[dict[str, Any]]:
+        return list(self.dataset_claims.get(dataset, {}).values())
 
     def put_permit(self, body: Mapping[str, Any]) -> set[Key]:
         name = body["metadata"]["name"]
