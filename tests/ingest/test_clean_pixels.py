@@ -152,6 +152,28 @@ def test_sixteen_bit_signed_ct_is_blanked_with_its_minimum():
     assert inside[ink].all()
 
 
+def test_faint_text_whose_value_fills_the_anatomy_is_blanked():
+    """Low-contrast text drawn with a value that is common in the anatomy
+    elsewhere in the frame (most of that value's pixels are not text), just
+    under a bright line of text: found by its share of ink around it, read
+    windowed between its ink and its background."""
+    rng = np.random.default_rng(6)
+    img = rng.normal(-1000, 15, (320, 320))
+    img[20:220, 60:300] = rng.normal(24, 20, (200, 240))    # tissue around the ink value
+    ink = _text(img, (4, 268), NAME, 20, 24)                # faint, on air
+    bright = _text(img, (4, 244), DATE, 20, 3071)           # bright, right above it
+    ds = _image(img[None], sop_class=CT_CLASS, bits=16, signed=True)
+    before = np.rint(img).astype(np.int16)
+    faint_value = int((before == 24).sum())
+    assert (before[ink] == 24).sum() < 0.4 * faint_value     # the frame alone would not say "text"
+    res, out = _run(ds)
+    assert res.pixel_check == "cleaned"
+    after = _frames(out)[0]
+    inside = _assert_only_boxes_changed(before, after, res.pixel_regions, 0, before.min())
+    assert inside[ink].all() and inside[bright].all()
+    assert not inside[20:220, 60:300].any()                   # the tissue is untouched
+
+
 def test_rgb_text_is_blanked_to_black():
     rng = np.random.default_rng(3)
     img = np.repeat(_speckle(rng)[..., None], 3, axis=2)
