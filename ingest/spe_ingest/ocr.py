@@ -142,8 +142,6 @@ def candidates(values: np.ndarray, grey: np.ndarray,
     h, w = grey.shape
     if h < 3 or w < 3:
         return []
-    lo, hi = np.percentile(grey, (0.5, 99.5))
-    span = float(hi - lo) or float(grey.max() - grey.min()) or 1.0
     key = values[..., 0] if values.shape[2] == 1 else \
         (values[..., 0] << 42) | (values[..., 1] << 21) | values[..., 2]
     # stroke pixels: a neighbour of exactly the same value (all samples)
@@ -151,8 +149,7 @@ def candidates(values: np.ndarray, grey: np.ndarray,
     flat = np.zeros((h, w), bool)
     for dy, dx in _NEIGHBOURS:
         flat |= padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] == key
-    local = ndimage.uniform_filter(grey.astype(np.float32), size=21, mode="nearest")
-    ink = flat & (np.abs(grey - local) >= MIN_CONTRAST * span)
+    ink = flat & contrasted(grey)
     if done is not None:   # blanked boxes are flat and have edges; they are not text
         ink &= ~ndimage.binary_dilation(done, iterations=2)
     if not ink.any():
@@ -187,6 +184,16 @@ def candidates(values: np.ndarray, grey: np.ndarray,
         bx1, by1 = min(w, x1 + 5), min(h, y1 + 5)
         out.append(((bx0, by0, bx1 - bx0, by1 - by0), letters, float(grey[iy, ix])))
     return out
+
+
+def contrasted(grey: np.ndarray) -> np.ndarray:
+    """Pixels that stand out from their 21x21 surroundings by ``MIN_CONTRAST``
+    of the frame's 0.5-99.5 percentile range, in either polarity."""
+    from scipy import ndimage
+    lo, hi = np.percentile(grey, (0.5, 99.5))
+    span = float(hi - lo) or float(grey.max() - grey.min()) or 1.0
+    local = ndimage.uniform_filter(grey.astype(np.float32), size=21, mode="nearest")
+    return np.abs(grey - local) >= MIN_CONTRAST * span
 
 
 _NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -393,7 +400,7 @@ class TextFinder:
                     if _in_line(box, (anchor.x, anchor.y, anchor.w, anchor.h)):
                         text[i], conf[i] = True, anchor.confidence
                         break
-        boxes = [(box, c) for (box, _l, _i), c, t in zip(cands, conf, text) if t]
+        boxes = [(box, c, {ink}) for (box, _l, ink), c, t in zip(cands, conf, text) if t]
         # one box per line of text: the hull of its pieces (letters drawn
         # without a pixel of pure ink between them go too), longer by a
         # letter or two at both ends for the same reason
@@ -402,25 +409,54 @@ class TextFinder:
             merged = False
             for i in range(len(boxes)):
                 for j in range(i + 1, len(boxes)):
-                    (a, ca), (b, cb) = boxes[i], boxes[j]
+                    (a, ca, ia), (b, cb, ib) = boxes[i], boxes[j]
                     if _in_line(a, b):
                         x0, y0 = min(a[0], b[0]), min(a[1], b[1])
                         x1 = max(a[0] + a[2], b[0] + b[2])
                         y1 = max(a[1] + a[3], b[1] + b[3])
-                        boxes[i] = ((x0, y0, x1 - x0, y1 - y0), max(ca, cb))
+                        boxes[i] = ((x0, y0, x1 - x0, y1 - y0), max(ca, cb), ia | ib)
                         del boxes[j]
                         merged = True
                         break
                 if merged:
                     break
         found = []
-        for (x, y, w, h), c in boxes:
+        standing_out = contrasted(grey) if boxes else None
+        for box, c, inks in boxes:
+            x, y, w, h = _along_ink(grey, standing_out, box, inks)
             if w >= h:
                 x, w = x - 3 * h // 2, w + 3 * h
             else:
                 y, h = y - 3 * w // 2, h + 3 * w
             found.append(pad(Region(x, y, w, h, float(c)), rows, cols))
         return _merge(found, rows, cols)
+
+
+def _along_ink(grey: np.ndarray, standing_out: np.ndarray, box: tuple, inks: set) -> tuple:
+    """A confirmed line's box lengthened along its axis over the rest of
+    its ink: pixels of its ink's grey level that stand out from their
+    surroundings, in the line's band, no more than two line heights apart.
+    Small text has few pixels of pure ink, mostly alone, too few to make
+    a candidate of every word."""
+    x, y, w, h = box
+    wide = w >= h
+    band = grey[y:y + h, :] if wide else grey[:, x:x + w].T
+    out = standing_out[y:y + h, :] if wide else standing_out[:, x:x + w].T
+    thickness = band.shape[0]
+    level = np.isin(band, np.fromiter(inks, np.float32, len(inks))) & out
+    hits = np.flatnonzero(level.any(axis=0))
+    start, stop = (x, x + w) if wide else (y, y + h)
+    gap = 2 * thickness
+    before, after = hits[hits < start][::-1], hits[hits >= stop]
+    for position in before:
+        if start - position > gap:
+            break
+        start = int(position)
+    for position in after:
+        if position - (stop - 1) > gap:
+            break
+        stop = int(position) + 1
+    return (start, y, stop - start, h) if wide else (x, start, w, stop - start)
 
 
 def _in_line(a: tuple, b: tuple) -> bool:

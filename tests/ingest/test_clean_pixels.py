@@ -174,6 +174,23 @@ def test_faint_text_whose_value_fills_the_anatomy_is_blanked():
     assert not inside[20:220, 60:300].any()                   # the tissue is untouched
 
 
+def test_a_confirmed_line_is_lengthened_over_the_rest_of_its_ink_only():
+    """Small text leaves few pixels of pure ink, mostly alone: the box of a
+    confirmed word grows along its line over pixels of that ink that stand
+    out, across gaps of up to two line heights, and no further."""
+    from spe_ingest.ocr import _along_ink, contrasted
+    grey = np.zeros((60, 200), np.float32)
+    box = (60, 10, 30, 12)                       # the confirmed word, 12 px high
+    for x in (62, 70, 88, 100, 118, 140, 190):   # pure-ink pixels along its line
+        grey[15, x] = 500.0
+    x, y, w, h = _along_ink(grey, contrasted(grey), box, {500.0})
+    assert (y, h) == (10, 12)
+    assert x == 60 and x + w == 141              # 100, 118, 140 joined; 190 too far
+    tall = _along_ink(grey.T.copy(), contrasted(grey.T.copy()), (10, 60, 12, 30), {500.0})
+    assert tall == (10, 60, 12, 81)              # the same, upright
+    assert _along_ink(grey, contrasted(grey), box, {123.0}) == box
+
+
 def test_rgb_text_is_blanked_to_black():
     rng = np.random.default_rng(3)
     img = np.repeat(_speckle(rng)[..., None], 3, axis=2)
