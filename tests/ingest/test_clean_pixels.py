@@ -178,7 +178,8 @@ def test_a_confirmed_line_is_lengthened_over_the_rest_of_its_ink_only():
     """Small text leaves few pixels of pure ink, mostly alone: the box of a
     confirmed word grows along its line over pixels of that ink that stand
     out, across gaps of up to two line heights, and no further."""
-    from spe_ingest.ocr import _along_ink, contrasted
+    from spe_ingest.ocr import _along_ink
+    from spe_ingest.textcandidates import contrasted
     grey = np.zeros((60, 200), np.float32)
     box = (60, 10, 30, 12)                       # the confirmed word, 12 px high
     for x in (62, 70, 88, 100, 118, 140, 190):   # pure-ink pixels along its line
