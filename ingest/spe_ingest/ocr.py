@@ -179,6 +179,39 @@ class TextFinder:
                         best = max(best, it.Confidence(ril))
             if not it.Next(ril):
                 break
+        if best < self.min_confidence:
+            best = max(best, self._run_confidence(api.GetIterator(), inner))
+        return best
+
+    def _run_confidence(self, it, inner: np.ndarray) -> float:
+        """The best run of MIN_WORD letters or digits inside one word, each
+        read with ``min_confidence`` or more, centred in the candidate: its
+        lowest confidence (0: none).  Tesseract gives a whole word a low
+        confidence for one odd symbol ("MUELLER^JOHAN" read as
+        "MUELLER“JOHAN-", every letter at 99, the word at 0)."""
+        import tesserocr
+        sym, word = tesserocr.RIL.SYMBOL, tesserocr.RIL.WORD
+        h, w = inner.shape
+        best, run = 0.0, []
+        while it is not None:
+            if it.IsAtBeginningOf(word):
+                run = []
+            if not it.Empty(sym):
+                text = it.GetUTF8Text(sym) or ""
+                conf = it.Confidence(sym)
+                box = it.BoundingBox(sym)
+                if _ALNUM.fullmatch(text) and conf >= self.min_confidence and box is not None:
+                    run.append((conf, box))
+                else:
+                    run = []
+                if len(run) >= MIN_WORD:
+                    x0, y0 = run[-MIN_WORD][1][:2]
+                    x1, y1 = run[-1][1][2:]
+                    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+                    if 0 <= cy < h and 0 <= cx < w and inner[cy, cx]:
+                        best = max(best, min(c for c, _ in run[-MIN_WORD:]))
+            if not it.Next(sym):
+                break
         return best
 
     def read_box(self, grey: np.ndarray, box: tuple, letters: float,
@@ -189,7 +222,8 @@ class TextFinder:
         and, when that gives no word and the ink's grey level is known,
         windowed between the ink and the crop's median (its background):
         faint text next to something brighter (a label, other text, bone)
-        then gets the full contrast."""
+        then gets the full contrast; last, the pixels of the ink's level
+        alone (faint text on a background as busy as its strokes)."""
         x, y, w, h = box
         rows, cols = grey.shape
         m = max(4, int(0.3 * min(w, h)))
@@ -202,6 +236,8 @@ class TextFinder:
             background = float(np.median(crop))
             if abs(ink - background) > 0:
                 windows.append(_window(crop, min(ink, background), max(ink, background)))
+            # the ink alone: text on speckle or anatomy as busy as its strokes
+            windows.append(np.where(crop == ink, 255, 0).astype(np.uint8))
         best = 0.0
         for img8 in windows:
             big = _upscale(img8, scale)
