@@ -52,6 +52,8 @@ MIN_CONFIDENCE = 60.0        # Tesseract's word confidence, 0-100
 TEXT_HEIGHT = 40             # crops are upscaled until their text is about this high
 MAX_SCALE = 6
 MIN_WORD = 3                 # letters and digits in a word that confirms a candidate
+MIN_RUN = 5                  # letters/digits in a row, each read with RUN_CONFIDENCE,
+RUN_CONFIDENCE = 90.0        # that confirm one (ultrasound speckle reads as runs at 75)
 _ALNUM = re.compile(r"[0-9A-Za-z]")
 
 
@@ -184,8 +186,8 @@ class TextFinder:
         return best
 
     def _run_confidence(self, it, inner: np.ndarray) -> float:
-        """The best run of MIN_WORD letters or digits inside one word, each
-        read with ``min_confidence`` or more, centred in the candidate: its
+        """The best run of MIN_RUN letters or digits inside one word, each
+        read with ``RUN_CONFIDENCE`` or more, centred in the candidate: its
         lowest confidence (0: none).  Tesseract gives a whole word a low
         confidence for one odd symbol ("MUELLER^JOHAN" read as
         "MUELLER“JOHAN-", every letter at 99, the word at 0)."""
@@ -200,16 +202,16 @@ class TextFinder:
                 text = it.GetUTF8Text(sym) or ""
                 conf = it.Confidence(sym)
                 box = it.BoundingBox(sym)
-                if _ALNUM.fullmatch(text) and conf >= self.min_confidence and box is not None:
+                if _ALNUM.fullmatch(text) and conf >= RUN_CONFIDENCE and box is not None:
                     run.append((conf, box))
                 else:
                     run = []
-                if len(run) >= MIN_WORD:
-                    x0, y0 = run[-MIN_WORD][1][:2]
+                if len(run) >= MIN_RUN:
+                    x0, y0 = run[-MIN_RUN][1][:2]
                     x1, y1 = run[-1][1][2:]
                     cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
                     if 0 <= cy < h and 0 <= cx < w and inner[cy, cx]:
-                        best = max(best, min(c for c, _ in run[-MIN_WORD:]))
+                        best = max(best, min(c for c, _ in run[-MIN_RUN:]))
             if not it.Next(sym):
                 break
         return best
