@@ -21,7 +21,10 @@ strings are planted in the header (patient name, ID, birth date).  Then
 - **false positives**: the share of images without text in which anything
   was blanked.
 - **leaks**: planted strings still readable in the output pixels, or found
-  in the output's bytes (headers).
+  in the output's bytes (headers); each readable one is listed with its
+  size, contrast, rotation, position, modality, bit depth, colour, frame
+  count and whether it was readable in the input, and counted per property
+  (``leaks_by``).
 
 Also the throughput of the option on this corpus (all candidates: every
 file holds an image, a third of them ultrasound).  Results go to
@@ -276,6 +279,18 @@ class Reader:
         return any(t in words for t in tokens)
 
 
+def _leaks_by(leaks: list[dict]) -> dict:
+    """Strings still readable, counted per property (all sizes, and >= 12 px):
+    where to look first."""
+    out = {}
+    for name, rows in (("all", leaks), ("12px_and_up", [r for r in leaks if r["size"] >= 12])):
+        out[name] = {prop: dict(sorted({str(v): sum(1 for r in rows if r[prop] == v)
+                                        for v in {r[prop] for r in rows}}.items()))
+                     for prop in ("size", "contrast", "rotate", "kind", "bits", "rgb", "frames",
+                                  "spot")}
+    return out
+
+
 def frames_of(ds: Dataset) -> np.ndarray:
     arr = ds.pixel_array
     frames = int(ds.get("NumberOfFrames", 1) or 1)
@@ -352,13 +367,14 @@ def main() -> int:
             stats = by_size.setdefault(p["size"], {"planted": 0, "readable_in_input": 0,
                                                    "readable_in_output": 0})
             stats["planted"] += 1
-            if reader.readable(before[p["frame"]], p):
-                stats["readable_in_input"] += 1
+            readable_before = reader.readable(before[p["frame"]], p)
+            stats["readable_in_input"] += readable_before
             if reader.readable(after[p["frame"]], p):
                 stats["readable_in_output"] += 1
-                leaks.append({k: p[k] for k in ("size", "rotate", "contrast", "spot")}
+                leaks.append({k: p[k] for k in ("size", "rotate", "contrast", "spot", "frame")}
                              | {"kind": t["kind"], "rgb": t["rgb"], "bits": t["bits"],
-                                "object": number})
+                                "frames": t["frames"], "object": number,
+                                "readable_in_input": readable_before})
             mask = p["_mask"]
             region = changed[p["frame"], p["y"]:p["y"] + p["h"], p["x"]:p["x"] + p["w"]]
             ink_total += int(mask.sum())
@@ -392,6 +408,7 @@ def main() -> int:
         "false_positive_share": round(fp_images / args.clean_images, 4)
         if args.clean_images else None,
         "leaks_in_pixels": leaks,
+        "leaks_by": _leaks_by(leaks),
         "leaks_in_headers": header_leaks,
     }
     results = REPO / "bench" / "results"

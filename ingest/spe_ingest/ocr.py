@@ -12,15 +12,19 @@ noise read as words), so it runs in two steps:
    pixels have neighbours of exactly the same value (all samples) and stand
    out from their surroundings, in either polarity.  Noise, speckle and
    anatomy have neither property, flat backgrounds lack the contrast.  Such
-   pixels are grouped (dilation, connected components) into word- and
-   line-sized boxes.  This works on the stored values, so 16-bit data need
-   no windowing to be found.
+   pixels are grouped into pieces of one value and the pieces into word-
+   and line-sized boxes.  A group is kept when nearly all the pixels of its
+   value are ink, over the frame or around the group itself (faint text
+   shares its value with anatomy elsewhere, not next to it).  This works on
+   the stored values, so 16-bit data need no windowing to be found.
 2. **Confirmation.** Each box, with a margin, is windowed to 8 bits between
    its 0.5th and 99.5th percentiles, upscaled until its text is about 40 px
    high (small text is where OCR fails), and read by Tesseract in both
-   polarities, turned by 90 degrees both ways when the box is upright.  A box
-   in which Tesseract reads a word with a letter or digit at
-   ``MIN_CONFIDENCE`` or more is text; the whole box is blanked.
+   polarities, turned by 90 degrees both ways when the box is upright, and
+   again windowed between its ink and its background when that reads
+   nothing.  A box in which Tesseract reads a word with a letter or digit
+   at ``MIN_CONFIDENCE`` or more is text; its line (grown over the rest of
+   its ink) is blanked.
 
 Tesseract's English data come from the operating system (Debian's
 ``tesseract-ocr-eng``); nothing is downloaded.
@@ -34,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .textcandidates import candidates, contrasted
+
 # Tesseract starts OpenMP threads per call; the ingest parallelises with
 # worker processes, so one thread each (set before the library loads).
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -43,11 +49,11 @@ TESSDATA_DIRS = ("/usr/share/tesseract-ocr/*/tessdata", "/usr/share/tessdata",
                  "/usr/local/share/tessdata", "/usr/local/share/tesseract-ocr/*/tessdata")
 LANG = "eng"
 MIN_CONFIDENCE = 60.0        # Tesseract's word confidence, 0-100
-MIN_CONTRAST = 0.12          # ink against its surroundings, share of the frame's range
 TEXT_HEIGHT = 40             # crops are upscaled until their text is about this high
 MAX_SCALE = 6
-MIN_INK_SHARE = 0.4         # of a value's pixels that must be ink for it to be a text colour
 MIN_WORD = 3                 # letters and digits in a word that confirms a candidate
+MIN_RUN = 5                  # letters/digits in a row, each read with RUN_CONFIDENCE,
+RUN_CONFIDENCE = 90.0        # that confirm one (ultrasound speckle reads as runs at 75)
 _ALNUM = re.compile(r"[0-9A-Za-z]")
 
 
@@ -115,72 +121,18 @@ def to_8bit(grey: np.ndarray) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def _window(grey: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Grey values between lo and hi stretched to 0..255, clipped outside."""
+    out = (grey - lo) * (255.0 / (hi - lo))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def _upscale(img: np.ndarray, scale: int) -> np.ndarray:
     if scale == 1:
         return img
     from PIL import Image
     h, w = img.shape
     return np.asarray(Image.fromarray(img).resize((w * scale, h * scale), Image.BICUBIC))
-
-
-def candidates(values: np.ndarray, grey: np.ndarray,
-               done: np.ndarray | None = None) -> list[tuple]:
-    """Pixel groups that look like drawn text: ((x, y, w, h), letter size in px)."""
-    from scipy import ndimage
-    h, w = grey.shape
-    if h < 3 or w < 3:
-        return []
-    lo, hi = np.percentile(grey, (0.5, 99.5))
-    span = float(hi - lo) or float(grey.max() - grey.min()) or 1.0
-    padded = np.pad(values, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    same = np.zeros((h, w), np.uint8)
-    for dy in (0, 1, 2):
-        for dx in (0, 1, 2):
-            if dy == 1 and dx == 1:
-                continue
-            nb = padded[dy:dy + h, dx:dx + w]
-            same += (nb == values).all(axis=2)
-    flat = same >= 1
-    local = ndimage.uniform_filter(grey.astype(np.float32), size=21, mode="nearest")
-    ink = flat & (np.abs(grey - local) >= MIN_CONTRAST * span)
-    if done is not None:   # blanked boxes are flat and have edges; they are not text
-        ink &= ~ndimage.binary_dilation(done, iterations=2)
-    if not ink.any():
-        return []
-    # one ink value at a time: text is drawn with one value, and grouping
-    # by value keeps it apart from the plateaus of saturated speckle
-    key = values[..., 0] if values.shape[2] == 1 else \
-        (values[..., 0] << 42) | (values[..., 1] << 21) | values[..., 2]
-    inked = key[ink]
-    uniq, counts = np.unique(inked, return_counts=True)
-    # Text's ink value is rare in the frame and nearly all of it is ink; a
-    # value of noise or anatomy has ink pixels by chance among many others.
-    everywhere = np.searchsorted(np.sort(key, axis=None), np.stack([uniq, uniq + 1]))
-    total = everywhere[1] - everywhere[0]
-    chosen = uniq[(counts >= 8) & (counts >= MIN_INK_SHARE * total)]
-    out = []
-    square = np.ones((3, 3), bool)
-    for value in chosen:
-        mask = ink & (key == value)
-        labels, _ = ndimage.label(mask, structure=square)
-        sizes = np.bincount(labels.ravel())
-        keep = sizes >= 3
-        keep[0] = False
-        mask = keep[labels]
-        parts = ndimage.find_objects(labels)
-        groups, _ = ndimage.label(ndimage.binary_dilation(mask, structure=np.ones((11, 11), bool)))
-        for sl in ndimage.find_objects(groups):
-            if sl is None or int(mask[sl].sum()) < 8:
-                continue
-            ys, xs = sl
-            # the size of the letters: the median extent of the ink pieces
-            # inside (a letter is a piece; its larger side is about the text height)
-            inside = np.unique(labels[sl][mask[sl]])
-            extents = [max(parts[i - 1][0].stop - parts[i - 1][0].start,
-                           parts[i - 1][1].stop - parts[i - 1][1].start) for i in inside]
-            out.append(((xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start),
-                        float(np.median(extents))))
-    return out
 
 
 class TextFinder:
@@ -229,29 +181,78 @@ class TextFinder:
                         best = max(best, it.Confidence(ril))
             if not it.Next(ril):
                 break
+        if best < self.min_confidence:
+            best = max(best, self._run_confidence(api.GetIterator(), inner))
         return best
 
-    def read_box(self, grey: np.ndarray, box: tuple, letters: float) -> float:
-        """Tesseract's best word confidence in one candidate box."""
+    def _run_confidence(self, it, inner: np.ndarray) -> float:
+        """The best run of MIN_RUN letters or digits inside one word, each
+        read with ``RUN_CONFIDENCE`` or more, centred in the candidate: its
+        lowest confidence (0: none).  Tesseract gives a whole word a low
+        confidence for one odd symbol ("MUELLER^JOHAN" read as
+        "MUELLER“JOHAN-", every letter at 99, the word at 0)."""
+        import tesserocr
+        sym, word = tesserocr.RIL.SYMBOL, tesserocr.RIL.WORD
+        h, w = inner.shape
+        best, run = 0.0, []
+        while it is not None:
+            if it.IsAtBeginningOf(word):
+                run = []
+            if not it.Empty(sym):
+                text = it.GetUTF8Text(sym) or ""
+                conf = it.Confidence(sym)
+                box = it.BoundingBox(sym)
+                if _ALNUM.fullmatch(text) and conf >= RUN_CONFIDENCE and box is not None:
+                    run.append((conf, box))
+                else:
+                    run = []
+                if len(run) >= MIN_RUN:
+                    x0, y0 = run[-MIN_RUN][1][:2]
+                    x1, y1 = run[-1][1][2:]
+                    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+                    if 0 <= cy < h and 0 <= cx < w and inner[cy, cx]:
+                        best = max(best, min(c for c, _ in run[-MIN_RUN:]))
+            if not it.Next(sym):
+                break
+        return best
+
+    def read_box(self, grey: np.ndarray, box: tuple, letters: float,
+                 ink: float | None = None) -> float:
+        """Tesseract's best word confidence in one candidate box.
+
+        Read as windowed between the crop's 0.5th and 99.5th percentiles,
+        and, when that gives no word and the ink's grey level is known,
+        windowed between the ink and the crop's median (its background):
+        faint text next to something brighter (a label, other text, bone)
+        then gets the full contrast; last, the pixels of the ink's level
+        alone (faint text on a background as busy as its strokes)."""
         x, y, w, h = box
         rows, cols = grey.shape
         m = max(4, int(0.3 * min(w, h)))
         y0, x0 = max(0, y - m), max(0, x - m)
-        crop = grey[y0:min(rows, y + h + m), x0:min(cols, x + w + m)]
-        img8 = to_8bit(crop.astype(np.float32))
+        crop = grey[y0:min(rows, y + h + m), x0:min(cols, x + w + m)].astype(np.float32)
         scale = int(max(1, min(MAX_SCALE, round(TEXT_HEIGHT / max(letters, 1)))))
-        big = _upscale(img8, scale)
-        inner = np.zeros(big.shape, bool)
-        inner[(y - y0) * scale:(y - y0 + h) * scale, (x - x0) * scale:(x - x0 + w) * scale] = True
         turns = (0,) if w >= 1.5 * h else (1, 3) if h >= 1.5 * w else (0, 1, 3)
+        windows = [to_8bit(crop)]
+        if ink is not None:
+            background = float(np.median(crop))
+            if abs(ink - background) > 0:
+                windows.append(_window(crop, min(ink, background), max(ink, background)))
+            # the ink alone: text on speckle or anatomy as busy as its strokes
+            windows.append(np.where(crop == ink, 255, 0).astype(np.uint8))
         best = 0.0
-        for k in turns:
-            turned = np.rot90(big, k) if k else big
-            turned_inner = np.rot90(inner, k) if k else inner
-            for img in (turned, 255 - turned):
-                best = max(best, self._confidence(img, turned_inner))
-                if best >= self.min_confidence:
-                    return best
+        for img8 in windows:
+            big = _upscale(img8, scale)
+            inner = np.zeros(big.shape, bool)
+            inner[(y - y0) * scale:(y - y0 + h) * scale,
+                  (x - x0) * scale:(x - x0 + w) * scale] = True
+            for k in turns:
+                turned = np.rot90(big, k) if k else big
+                turned_inner = np.rot90(inner, k) if k else inner
+                for img in (turned, 255 - turned):
+                    best = max(best, self._confidence(img, turned_inner))
+                    if best >= self.min_confidence:
+                        return best
         return best
 
     def find(self, values: np.ndarray, grey: np.ndarray,
@@ -260,16 +261,16 @@ class TextFinder:
         ``anchors``: their boxes (text found in an earlier round)."""
         rows, cols = grey.shape
         cands = candidates(values, grey, done)
-        conf = [self.read_box(grey, box, letters) for box, letters in cands]
+        conf = [self.read_box(grey, box, letters, ink) for box, letters, ink in cands]
         text = [c >= self.min_confidence for c in conf]
         # Line completion: a piece in line with text Tesseract confirmed, of
         # the same letter size, is the rest of it (a name split at '^', a
         # word read with less confidence on its own).  Not transitive.
         read = list(text)
-        for i, (box, letters) in enumerate(cands):
+        for i, (box, letters, _ink) in enumerate(cands):
             if text[i]:
                 continue
-            for j, (other, other_letters) in enumerate(cands):
+            for j, (other, other_letters, _) in enumerate(cands):
                 if read[j] and 0.5 <= letters / max(other_letters, 1) <= 2 \
                         and _in_line(box, other):
                     text[i], conf[i] = True, conf[j]
@@ -279,7 +280,7 @@ class TextFinder:
                     if _in_line(box, (anchor.x, anchor.y, anchor.w, anchor.h)):
                         text[i], conf[i] = True, anchor.confidence
                         break
-        boxes = [(box, c) for (box, _l), c, t in zip(cands, conf, text) if t]
+        boxes = [(box, c, {ink}) for (box, _l, ink), c, t in zip(cands, conf, text) if t]
         # one box per line of text: the hull of its pieces (letters drawn
         # without a pixel of pure ink between them go too), longer by a
         # letter or two at both ends for the same reason
@@ -288,25 +289,54 @@ class TextFinder:
             merged = False
             for i in range(len(boxes)):
                 for j in range(i + 1, len(boxes)):
-                    (a, ca), (b, cb) = boxes[i], boxes[j]
+                    (a, ca, ia), (b, cb, ib) = boxes[i], boxes[j]
                     if _in_line(a, b):
                         x0, y0 = min(a[0], b[0]), min(a[1], b[1])
                         x1 = max(a[0] + a[2], b[0] + b[2])
                         y1 = max(a[1] + a[3], b[1] + b[3])
-                        boxes[i] = ((x0, y0, x1 - x0, y1 - y0), max(ca, cb))
+                        boxes[i] = ((x0, y0, x1 - x0, y1 - y0), max(ca, cb), ia | ib)
                         del boxes[j]
                         merged = True
                         break
                 if merged:
                     break
         found = []
-        for (x, y, w, h), c in boxes:
+        standing_out = contrasted(grey) if boxes else None
+        for box, c, inks in boxes:
+            x, y, w, h = _along_ink(grey, standing_out, box, inks)
             if w >= h:
                 x, w = x - 3 * h // 2, w + 3 * h
             else:
                 y, h = y - 3 * w // 2, h + 3 * w
             found.append(pad(Region(x, y, w, h, float(c)), rows, cols))
         return _merge(found, rows, cols)
+
+
+def _along_ink(grey: np.ndarray, standing_out: np.ndarray, box: tuple, inks: set) -> tuple:
+    """A confirmed line's box lengthened along its axis over the rest of
+    its ink: pixels of its ink's grey level that stand out from their
+    surroundings, in the line's band, no more than two line heights apart.
+    Small text has few pixels of pure ink, mostly alone, too few to make
+    a candidate of every word."""
+    x, y, w, h = box
+    wide = w >= h
+    band = grey[y:y + h, :] if wide else grey[:, x:x + w].T
+    out = standing_out[y:y + h, :] if wide else standing_out[:, x:x + w].T
+    thickness = band.shape[0]
+    level = np.isin(band, np.fromiter(inks, np.float32, len(inks))) & out
+    hits = np.flatnonzero(level.any(axis=0))
+    start, stop = (x, x + w) if wide else (y, y + h)
+    gap = 2 * thickness
+    before, after = hits[hits < start][::-1], hits[hits >= stop]
+    for position in before:
+        if start - position > gap:
+            break
+        start = int(position)
+    for position in after:
+        if position - (stop - 1) > gap:
+            break
+        stop = int(position) + 1
+    return (start, y, stop - start, h) if wide else (x, start, w, stop - start)
 
 
 def _in_line(a: tuple, b: tuple) -> bool:

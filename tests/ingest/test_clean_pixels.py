@@ -152,6 +152,71 @@ def test_sixteen_bit_signed_ct_is_blanked_with_its_minimum():
     assert inside[ink].all()
 
 
+def test_faint_text_whose_value_fills_the_anatomy_is_blanked():
+    """Low-contrast text drawn with a value that is common in the anatomy
+    elsewhere in the frame (most of that value's pixels are not text), just
+    under a bright line of text: found by its share of ink around it, read
+    windowed between its ink and its background."""
+    rng = np.random.default_rng(6)
+    img = rng.normal(-1000, 15, (320, 320))
+    img[20:220, 60:300] = rng.normal(24, 20, (200, 240))    # tissue around the ink value
+    ink = _text(img, (4, 268), NAME, 20, 24)                # faint, on air
+    bright = _text(img, (4, 244), DATE, 20, 3071)           # bright, right above it
+    ds = _image(img[None], sop_class=CT_CLASS, bits=16, signed=True)
+    before = np.rint(img).astype(np.int16)
+    faint_value = int((before == 24).sum())
+    assert (before[ink] == 24).sum() < 0.4 * faint_value     # the frame alone would not say "text"
+    res, out = _run(ds)
+    assert res.pixel_check == "cleaned"
+    after = _frames(out)[0]
+    inside = _assert_only_boxes_changed(before, after, res.pixel_regions, 0, before.min())
+    assert inside[ink].all() and inside[bright].all()
+    assert not inside[20:220, 60:300].any()                   # the tissue is untouched
+
+
+def test_a_confirmed_line_is_lengthened_over_the_rest_of_its_ink_only():
+    """Small text leaves few pixels of pure ink, mostly alone: the box of a
+    confirmed word grows along its line over pixels of that ink that stand
+    out, across gaps of up to two line heights, and no further."""
+    from spe_ingest.ocr import _along_ink
+    from spe_ingest.textcandidates import contrasted
+    grey = np.zeros((60, 200), np.float32)
+    box = (60, 10, 30, 12)                       # the confirmed word, 12 px high
+    for x in (62, 70, 88, 100, 118, 140, 190):   # pure-ink pixels along its line
+        grey[15, x] = 500.0
+    x, y, w, h = _along_ink(grey, contrasted(grey), box, {500.0})
+    assert (y, h) == (10, 12)
+    assert x == 60 and x + w == 141              # 100, 118, 140 joined; 190 too far
+    tall = _along_ink(grey.T.copy(), contrasted(grey.T.copy()), (10, 60, 12, 30), {500.0})
+    assert tall == (10, 60, 12, 81)              # the same, upright
+    assert _along_ink(grey, contrasted(grey), box, {123.0}) == box
+
+
+def test_a_run_of_confident_letters_confirms_text_that_its_word_does_not():
+    """Tesseract may give a whole word a low confidence for one odd symbol
+    (a name with its '^' in DejaVu Serif: every letter at ~99, the word
+    near 0); five confident letters or digits in a row confirm the box,
+    fewer do not (speckle reads as runs of three)."""
+    from spe_ingest.ocr import TextFinder
+    finder = TextFinder()
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf", 40)
+
+    def run_confidence(text: str) -> float:
+        canvas = Image.new("L", (520, 80), 255)
+        ImageDraw.Draw(canvas).text((20, 15), text, font=font, fill=0)
+        img = np.ascontiguousarray(np.asarray(canvas))
+        api = finder._tess()
+        api.SetImageBytes(img.tobytes(), img.shape[1], img.shape[0], 1, img.shape[1])
+        api.Recognize()
+        return finder._run_confidence(api.GetIterator(), np.ones(img.shape, bool))
+
+    try:
+        assert run_confidence("MUELLER^JOHAN") >= 60
+        assert run_confidence("AB^CDE-F") == 0
+    finally:
+        finder.close()
+
+
 def test_rgb_text_is_blanked_to_black():
     rng = np.random.default_rng(3)
     img = np.repeat(_speckle(rng)[..., None], 3, axis=2)
