@@ -93,7 +93,7 @@ def build_memo(spe: SpeSettings) -> kopf.Memo:
 
         publisher = ConfigMapPublisher(kube, namespace=spe.operator_namespace, name=spe.audit_checkpoint_configmap)
     audit = AuditHook.from_settings(spe.audit_log_path, spe.audit_signing_key, otlp_endpoint=spe.otlp_endpoint,
-                                    publisher=publisher)
+                                    publisher=publisher, checkpoint_every=spe.audit_checkpoint_every)
     return kopf.Memo(settings=spe, kube=kube, audit=audit)
 
 

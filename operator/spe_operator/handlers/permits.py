@@ -39,6 +39,7 @@ from spe_kube import ApiError, KubeClient, kind_for
 from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PERMIT, MANAGED_BY, prune_children
 from ..permits import CHILD_KINDS, COMPONENTS, desired_children
 from ..audit import AuditHook
+from ..federation.lease import effective_permit, is_mirrored
 from ..permits.namespace import namespace_refusal
 from ..permits.phase import PhaseInfo, evaluate, seconds_until
 from ..permits.queue import ReconcileQueue
@@ -192,7 +193,8 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
         return None
     if body["metadata"].get("deletionTimestamp"):
         return None  # going: the garbage collector removes the children
-    permit = DataPermit.from_manifest(body)
+    # A permit mirrored from central is suspended while the node has lost contact (the lease).
+    permit = effective_permit(DataPermit.from_manifest(body), is_mirrored(body), memo.get("federation_contact"))
     namespace = settings.permit_namespace(name)
     now = _now()
     info = evaluate(permit, now)
