@@ -118,7 +118,9 @@ def _work(name: str, node: str, manifests: list[dict], configs: list[dict], labe
                           "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_COMPONENT: COMPONENT, LABEL_NODE: node,
                                      **labels}}
     if owner is not None:
-        md["ownerReferences"] = [owner_reference(owner, controller=False)]
+        # Not blocking: the permit's deletion need not wait for OCM to clean the node up (and
+        # the operator needs no rights on datapermits/finalizers).
+        md["ownerReferences"] = [{**owner_reference(owner, controller=False), "blockOwnerDeletion": False}]
     return {"apiVersion": WORK_API, "kind": "ManifestWork", "metadata": md,
             "spec": {"workload": {"manifests": manifests},
                      # Deleting the work deletes what it applied on the node (the permit, its
