@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -190,10 +191,17 @@ class Federation:
             "users": [{"name": "bootstrap", "user": {"token": token}}],
             "contexts": [{"name": "hub", "context": {"cluster": "hub", "user": "bootstrap"}}]}))
         t0 = time.monotonic()
+        api = admin_api(c.settings)
+        if api.get_or_none(f"/apis/cluster.open-cluster-management.io/v1/managedclusters/{name}") is None:
+            # Central does not know the node (first join, or central's store was reset): a hub
+            # certificate left from before would skip the bootstrap and be refused.
+            shutil.rmtree(n.ocm_home / "hub-kubeconfig", ignore_errors=True)
         if not n.table.running(AGENT):
             argv = [str(self.binary), "klusterlet-agent", f"--kubeconfig={n.kubeconfig}",
                     f"--spoke-cluster-name={name}", f"--bootstrap-kubeconfig={bootstrap}",
                     f"--hub-kubeconfig-dir={n.ocm_home / 'hub-kubeconfig'}",
+                    # the work agent reads the hub kubeconfig the registration agent writes there
+                    f"--workload-source-config={n.ocm_home / 'hub-kubeconfig' / 'kubeconfig'}",
                     f"--namespace={AGENT_NAMESPACE}", "--disable-leader-election",
                     f"--listen={LOOPBACK}:{n.port(AGENT)}",
                     f"--cluster-healthcheck-period={max(5, lease_seconds // 4)}s",
@@ -202,7 +210,6 @@ class Federation:
             self.say(f"spe-dev: started {AGENT} (pid {rec.pid}) on {n.settings.home.name}, dialling "
                      f"{c.settings.server}")
         deadline = time.monotonic() + timeout
-        api = admin_api(c.settings)
         accepted = False
         while True:
             rec = n.table.get(AGENT)

@@ -20,12 +20,23 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	utilflag "k8s.io/component-base/cli/flag"
+	"k8s.io/component-base/featuregate"
 	"k8s.io/component-base/logs"
 
+	ocmfeature "open-cluster-management.io/api/feature"
 	"open-cluster-management.io/ocm/pkg/cmd/hub"
 	"open-cluster-management.io/ocm/pkg/cmd/spoke"
+	"open-cluster-management.io/ocm/pkg/features"
 )
+
+// hubGates are the feature gates upstream's cmd/registration and cmd/work mains register for
+// their hub commands (the klusterlet agent's command registers its own).
+var hubGates = map[string]map[featuregate.Feature]featuregate.FeatureSpec{
+	"registration-controller": ocmfeature.DefaultHubRegistrationFeatureGates,
+	"work-manager":            ocmfeature.DefaultHubWorkFeatureGates,
+}
 
 func commands() map[string]func() *cobra.Command {
 	return map[string]func() *cobra.Command{
@@ -55,7 +66,13 @@ func main() {
 	if !ok {
 		usage()
 	}
+	if gates, ok := hubGates[name]; ok {
+		utilruntime.Must(features.HubMutableFeatureGate.Add(gates))
+	}
 	cmd := newCmd()
+	if _, ok := hubGates[name]; ok {
+		features.HubMutableFeatureGate.AddFlag(cmd.Flags())
+	}
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "%v\n", err)
