@@ -74,6 +74,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 @kopf.on.cleanup(registry=REGISTRY)
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    federation = memo.get("federation_task")  # its loop uses the client: it stops first
+    if federation is not None:
+        federation.cancel()
+        await asyncio.gather(federation, return_exceptions=True)
     audit = memo.get("audit")  # first: its final checkpoint is published through the client
     if audit is not None:
         await audit.aclose()

@@ -15,6 +15,7 @@ central with ``federation_role=central``, the node with ``federation_role=node``
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -71,6 +72,13 @@ def _run(env, *args, timeout):
                           timeout=timeout)
 
 
+def _prune_stale_homes(keep: list[Path]) -> None:
+    """Earlier namespaced runs' homes (small: PKI and logs; etcd is purged) that nothing uses."""
+    for home in (repo_root() / ".cache").glob("spe-dev-fed-net*"):
+        if home not in keep and not processes_mentioning(str(home)):
+            shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def federation() -> Iterator[Fed]:
     ocm = ocm_dir()
@@ -80,6 +88,7 @@ def federation() -> Iterator[Fed]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPE_DEV_")}
     env.update(SPE_DEV_HOME=str(_home_base()), SPE_DEV_READY_TIMEOUT=str(START_TIMEOUT), SPE_DEV_REAL_NODE="0")
     homes = [Settings.from_env(env, cluster=c).home for c in ("central", NODE)]
+    _prune_stale_homes(homes)
     try:
         # Both control planes start at once (independent homes and ports).
         procs = [subprocess.Popen([sys.executable, "-m", "spe_dev", "--cluster", c, "up", "--fresh"], env=env,
