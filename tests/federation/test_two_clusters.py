@@ -226,9 +226,31 @@ def test_deleting_the_permit_at_central_removes_it_from_the_node(federation, ope
              timeout=120)
 
 
-def test_figures(federation, operators):
+def test_node_local_expiry_needs_no_central(federation, operators):
+    """A mirrored permit expires on the node at its notAfter by the node's own clock, with the
+    node cut off from central (the lease suspends it first; expiry is final)."""
+    central, node = federation.central.api(), federation.node.api()
+    name = "fed-expiring"
+    not_after = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=LEASE + 25)
+    Kube(central).create(f.permit(name, datasets=[DATASET], gpus=[], not_after=not_after))
+    wait_for("the expiring permit Active on the node", lambda: _phase(
+        node.get_or_none(f"{API}/datapermits/{name}")) == "Active", timeout=90)
+    _record_memory(federation)  # every OCM process up, after a whole scenario
+    Federation.stop(federation.node.settings, (AGENT,))
+    permit = wait_for("the permit Expired on the node", lambda: (
+        (p := node.get_or_none(f"{API}/datapermits/{name}")) and _phase(p) == "Expired" and p),
+        timeout=LEASE + 120)
+    assert datetime.now(timezone.utc) >= not_after
+    assert _cond(permit, "WithinValidity")["status"] == "False"
+
+
+def _record_memory(federation):
     mem = {**Federation.memory(federation.central.settings), **Federation.memory(federation.node.settings)}
     assert set(mem) == {*HUB_COMPONENTS, AGENT}
     FIGURES.update({f"rss_mib_{k}": round(v, 1) for k, v in mem.items()})
+
+
+def test_figures(federation, operators):
+    assert {f"rss_mib_{k}" for k in (*HUB_COMPONENTS, AGENT)} <= set(FIGURES)
     print("\nfederation figures:", json.dumps(FIGURES, indent=1, sort_keys=True))
     assert FIGURES.get("permit_down_s") is not None
