@@ -315,6 +315,11 @@ class ControlPlane:
             for line in self.node.down():
                 self.say(f"spe-dev: node: {line}")
                 stopped.append(line)
+            # Open Cluster Management's processes (spe_dev.ocm) before the API server they use.
+            for rec in self.table.records():
+                if rec.name.startswith("ocm-") and self.table.stop(rec.name):
+                    stopped.append(rec.name)
+                    self.say(f"spe-dev: stopped {rec.name}")
             for name in reversed(components.ORDER):
                 if self.table.stop(name):
                     stopped.append(name)

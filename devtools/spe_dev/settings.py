@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -50,6 +51,20 @@ LAB_NET = "198.18.0.0/15"
 SERVICE_CIDR = "198.19.192.0/18"
 KWOK_FALLBACK_POD_CIDR = "198.19.0.0/24"
 REAL_NODE_NAME = "spe-node-1"
+
+# Named clusters (`spe-dev --cluster NAME`, or SPE_DEV_CLUSTER): independent control planes side
+# by side, e.g. a federation's central and a hospital node. Each has its own home
+# (<home>-<NAME>: PKI, etcd, kubeconfig, logs), its own ports and no real node unless asked for
+# (SPE_DEV_REAL_NODE=1). Its ports are the defaults shifted by SPE_DEV_PORT_OFFSET plus
+# cluster_port_offset(NAME): 1000..2990 in steps of 10, away from the offsets of the default
+# clusters (dev 0, test 100, 200, 300), so no port of one equals a port of another unless two names
+# share a bucket (one in 200; `up` then says which port is busy: set SPE_DEV_PORT_OFFSET).
+CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
+
+
+def cluster_port_offset(name: str) -> int:
+    bucket = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") % 200
+    return 1000 + 10 * bucket
 
 
 @dataclass(frozen=True)
@@ -120,16 +135,25 @@ class Settings:
     # Where images/build-local.sh leaves the project's images (index.json + docker-archives);
     # the real node imports them into its containerd.
     images_dir: Path | None = None
+    # The name of a named cluster (`--cluster NAME`); None: the default cluster of the home.
+    cluster: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, cluster: str | None = None) -> "Settings":
         env = os.environ if env is None else env
         root = None
+        cluster = cluster or env.get("SPE_DEV_CLUSTER") or None
+        if cluster is not None and not CLUSTER_NAME.match(cluster):
+            raise RuntimeError(
+                f"cluster name {cluster!r} is not valid: use 1-32 lower-case letters, digits and '-', "
+                "starting with a letter (e.g. central, node-a)")
         if env.get("SPE_DEV_HOME"):
             home = Path(env["SPE_DEV_HOME"]).resolve()
         else:
             root = repo_root()
             home = root / ".cache" / "spe-dev"
+        if cluster is not None:
+            home = home.with_name(f"{home.name}-{cluster}")
         if env.get("SPE_CONTROLPLANE_BIN"):
             bin_dir = Path(env["SPE_CONTROLPLANE_BIN"]).resolve()
         else:
@@ -138,12 +162,16 @@ class Settings:
             cache = Path(env.get("SPE_CONTROLPLANE_CACHE") or root / ".cache" / "controlplane")
             bin_dir = cache / build_key(cp) / "bin"
         offset = int(env.get("SPE_DEV_PORT_OFFSET", "0"))
+        if cluster is not None:
+            offset += cluster_port_offset(cluster)
         ports = {
             name: int(env.get(f"SPE_DEV_{name.upper()}_PORT") or default + offset)
             for name, default in DEFAULT_PORTS.items()
         }
         timeout = float(env.get("SPE_DEV_READY_TIMEOUT", "240"))
-        real_node = env.get("SPE_DEV_REAL_NODE", "1").strip().lower() not in ("0", "false", "no", "off", "")
+        # A named cluster runs kwok nodes only unless SPE_DEV_REAL_NODE asks for the real node.
+        real_node = env.get("SPE_DEV_REAL_NODE", "0" if cluster else "1").strip().lower() not in (
+            "0", "false", "no", "off", "")
         slot = int(env.get("SPE_DEV_NODE_SLOT") or (offset // 100) % 64)
         if not 0 <= slot < 64:
             raise RuntimeError(f"SPE_DEV_NODE_SLOT={slot} is out of range (0..63)")
@@ -155,7 +183,7 @@ class Settings:
             except RuntimeError:
                 images_dir = None
         return cls(home=home, bin_dir=bin_dir, ports=ports, ready_timeout=timeout,
-                   real_node=real_node, node_slot=slot, images_dir=images_dir)
+                   real_node=real_node, node_slot=slot, images_dir=images_dir, cluster=cluster)
 
     # Layout of the state directory.
     @property

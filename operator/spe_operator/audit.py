@@ -48,7 +48,7 @@ class AuditHook:
 
     @classmethod
     def from_settings(cls, path: str | None, signing_key: str | None = None, *, otlp_endpoint: str | None = None,
-                      publisher: Any = None) -> "AuditHook":
+                      publisher: Any = None, checkpoint_every: int = 1000) -> "AuditHook":
         """A hook writing to ``path`` (checkpoints signed with ``signing_key``, published by
         ``publisher``; records exported to ``otlp_endpoint``), or a no-op without a path."""
         if not path or importlib.util.find_spec("spe_audit") is None:
@@ -61,7 +61,7 @@ class AuditHook:
         if tel.enabled:
             telemetry.set_current(tel)
         return cls(AuditLog(path, signing_key=signing_key, exporter=tel.audit_exporter(), publisher=publisher,
-                            actor=ACTOR), tel, publisher)
+                            actor=ACTOR, checkpoint_every=checkpoint_every), tel, publisher)
 
     @property
     def enabled(self) -> bool:

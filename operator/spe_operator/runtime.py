@@ -65,6 +65,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 @kopf.on.cleanup(registry=REGISTRY)
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    federation = memo.get("federation_task")  # its loop uses the client: it stops first
+    if federation is not None:
+        federation.cancel()
+        await asyncio.gather(federation, return_exceptions=True)
     audit = memo.get("audit")  # first: its final checkpoint is published through the client
     if audit is not None:
         await audit.aclose()
@@ -84,7 +88,7 @@ def build_memo(spe: SpeSettings) -> kopf.Memo:
 
         publisher = ConfigMapPublisher(kube, namespace=spe.operator_namespace, name=spe.audit_checkpoint_configmap)
     audit = AuditHook.from_settings(spe.audit_log_path, spe.audit_signing_key, otlp_endpoint=spe.otlp_endpoint,
-                                    publisher=publisher)
+                                    publisher=publisher, checkpoint_every=spe.audit_checkpoint_every)
     return kopf.Memo(settings=spe, kube=kube, audit=audit)
 
 

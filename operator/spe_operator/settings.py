@@ -7,7 +7,7 @@ command line entry point (or a test fixture builds ``SpeSettings(...)`` directly
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -93,9 +93,24 @@ class SpeSettings(BaseModel):
     gpu_usage_max_age: float = Field(
         300.0, description="Seconds a GPU agent's status.gpuUsage counts for the GPU-idle stop (older: ignored).")
 
+    # --- federation (Open Cluster Management; docs/federation.md) -------------------------------
+    federation_role: Literal["none", "central", "node"] = Field(
+        "none", description="none: a stand-alone SPE; central: mirrors DataPermits to the tier-3 nodes holding their "
+                            "datasets (ManifestWorks) and keeps the nodes' catalogue; node: reports its datasets' "
+                            "metadata and audit checkpoint, and suspends mirrored permits when central is out of reach.")
+    federation_namespace: str = Field(
+        "spe-federation", description="Namespace of the federation's ConfigMaps (heartbeat, catalogue).")
+    federation_sync_interval: float = Field(
+        10.0, gt=0, description="Seconds between two federation syncs (and central's heartbeats to the nodes).")
+    federation_lease: float = Field(
+        900.0, gt=0, description="Node: seconds without a heartbeat from central after which mirrored permits are "
+                                 "suspended (fail closed); they resume when contact returns.")
+
     # --- audit and telemetry ------------------------------------------------------------------
     audit_log_path: str | None = Field(None, description="Path of the hash-chained audit log (none: no audit file).")
     audit_signing_key: str | None = Field(None, description="Ed25519 private key (PEM file) signing audit checkpoints.")
+    audit_checkpoint_every: int = Field(
+        1000, ge=1, description="A signed checkpoint follows every this many audit records (and is published).")
     audit_checkpoint_configmap: str | None = Field(
         None, description="ConfigMap in the operator namespace the latest audit checkpoint is published to "
                           "(none: not published).")

@@ -137,6 +137,15 @@ async def validate_data_permit(body: kopf.Body, old: kopf.Body | None, memo: kop
     datasets, permits = await asyncio.gather(kube.list(DATASETS),
                                              kube.list(PERMITS) if previous is None else asyncio.sleep(0, []))
     existing = [Dataset.from_manifest(d).name for d in datasets]
+    if memo.settings.federation_role == "central":
+        # At central, a permit may name the datasets its joined nodes hold (docs/federation.md).
+        from ..federation.works import MANAGED_CLUSTER, held_datasets  # noqa: PLC0415 - central only
+
+        try:
+            existing += sorted(held_datasets(await kube.list(MANAGED_CLUSTER)))
+        except ApiError as err:
+            if not err.not_found:  # no OCM hub installed: no node holds anything
+                raise
     others = [DataPermit.from_manifest(p) for p in permits]
     _refuse(rules.check_data_permit(permit, old=previous, existing_datasets=existing, other_permits=others))
 

@@ -41,6 +41,7 @@ from spe_kube.events import NORMAL, WARNING, post_event
 from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_PERMIT, MANAGED_BY, prune_children
 from ..permits import CHILD_KINDS, COMPONENTS, desired_children
 from ..audit import AuditHook
+from ..federation.lease import effective_permit, is_mirrored
 from ..permits.namespace import namespace_refusal
 from ..permits.phase import PhaseInfo, evaluate, seconds_until
 from ..permits.queue import ReconcileQueue
@@ -203,7 +204,8 @@ async def reconcile_permit(memo: kopf.Memo, name: str) -> float | None:
         if done.note:
             await post_event(kube, body, type_=WARNING, reason=done.reason, message=done.note)
         return done.retry
-    permit = DataPermit.from_manifest(body)
+    # A permit mirrored from central is suspended while the node has lost contact (the lease).
+    permit = effective_permit(DataPermit.from_manifest(body), is_mirrored(body), memo.get("federation_contact"))
     namespace = permit_namespace(name)
     now = _now()
     info = evaluate(permit, now)

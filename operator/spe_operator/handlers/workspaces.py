@@ -34,7 +34,8 @@ async def start_workspace_controller(memo: kopf.Memo, **_: Any) -> None:
     # Its own connection pool: a burst of another reconciler's requests must not queue the
     # workspace servers' applies (both still share the API server, of course).
     kube = KubeClient(memo.kube.config, timeout=memo.settings.request_timeout, pool_size=WORKSPACE_POOL)
-    controller = WorkspaceController(kube, memo.settings, audit=memo.audit)
+    controller = WorkspaceController(kube, memo.settings, audit=memo.audit,
+                                     federation_contact=lambda: memo.get("federation_contact"))
     memo.workspace_controller = controller
     await controller.start()
 

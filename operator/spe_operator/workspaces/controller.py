@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,6 +34,7 @@ from spe_kube.events import NORMAL, WARNING, post_event
 
 from ..audit import AuditHook, AuditUnavailable
 from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_OWNER_UID, LABEL_WORKSPACE, MANAGED_BY
+from ..federation.lease import effective_permit, is_mirrored
 from ..permits.network import build_network_policies
 from ..permits.quota import QUOTA_NAME
 from ..settings import SpeSettings
@@ -84,8 +86,11 @@ def _child_key(manifest: dict[str, Any]) -> tuple[str, str, str]:
 
 class WorkspaceController:
     def __init__(self, kube: KubeClient, settings: SpeSettings, world: World | None = None,
-                 audit: AuditHook | None = None):
+                 audit: AuditHook | None = None, federation_contact: Callable[[], Any] | None = None):
         self.kube = kube
+        # A federated node's contact with central (federation.lease): a mirrored permit counts
+        # as suspended while it is lost, here as in the permit reconciler.
+        self._federation_contact = federation_contact or (lambda: None)
         self.settings = settings
         self.audit = audit or AuditHook(None)
         self.world = world or World(annotations=(names.ANNOTATION_LAST_ACTIVITY, names.ANNOTATION_STOP_REASON))
@@ -226,6 +231,8 @@ class WorkspaceController:
         now = datetime.now(timezone.utc)
 
         permit_body, permit = world.permit(ws.spec.permit)
+        if permit is not None:
+            permit = effective_permit(permit, is_mirrored(permit_body or {}), self._federation_contact())
         tool = world.tool(ws.spec.tool)
         datasets = {name: world.dataset(name) for name in ws.spec.datasets}
         sources: dict[str, dict[str, Any] | None] = {}
