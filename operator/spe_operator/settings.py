@@ -6,6 +6,7 @@ command line entry point (or a test fixture builds ``SpeSettings(...)`` directly
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -76,6 +77,24 @@ class SpeSettings(BaseModel):
     gpu_usage_max_age: float = Field(
         300.0, description="Seconds a GPU agent's status.gpuUsage counts for the GPU-idle stop (older: ignored).")
 
+    # --- datasets (the Dataset reconciler's ingest Jobs) ---------------------------------------
+    ingest_image: str | None = Field(
+        None, description="Image of spe-ingest (images/ingest), by digest; unset: Datasets stay Pending with a message.")
+    ingest_shards: int = Field(
+        1, ge=1, le=64, description="Shards of an ingest: above 1, an Indexed Job of that many pods de-identifies "
+                                    "the source in parallel, then one Job merges them (k, report, signed manifest).")
+    ingest_workers: int = Field(2, ge=1, le=64, description="spe-ingest --workers in each ingest pod.")
+    ingest_cpu: str = Field("2", description="CPU request and limit of each ingest pod.")
+    ingest_memory: str = Field("2Gi", description="Memory request and limit of each ingest pod.")
+    ingest_backoff_limit: int = Field(
+        3, ge=0, le=20, description="Retries of an interrupted ingest pod (it resumes from its journal); a "
+                                    "refusal (k below threshold) or a usage error is never retried.")
+    ingest_node_selector: dict[str, str] = Field(default_factory=dict, description="nodeSelector of ingest pods.")
+    ingest_tolerations: list[dict[str, Any]] = Field(default_factory=list, description="Tolerations of ingest pods.")
+    dataset_progress_interval: float = Field(
+        2.0, description="Seconds between progress reads (the ingest pod's last log line) while a Dataset ingests.")
+    dataset_workers: int = Field(4, description="Datasets reconciled concurrently.")
+
     # --- audit and telemetry ------------------------------------------------------------------
     audit_log_path: str | None = Field(None, description="Path of the hash-chained audit log (none: no audit file).")
     audit_signing_key: str | None = Field(None, description="Ed25519 private key (PEM file) signing audit checkpoints.")
@@ -97,6 +116,8 @@ class SpeSettings(BaseModel):
                 continue
             if field.annotation == list[str]:
                 values[name] = [item.strip() for item in raw.split(",") if item.strip()]
+            elif field.annotation in (dict[str, str], list[dict[str, Any]]):
+                values[name] = json.loads(raw)  # e.g. SPE_INGEST_NODE_SELECTOR='{"disk": "ssd"}'
             else:
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
