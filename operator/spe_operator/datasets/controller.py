@@ -294,8 +294,10 @@ class DatasetController:
         await post_event(self.kube, body, type_="Warning" if v.phase == DatasetPhase.FAILED else "Normal",
                          reason=f"Dataset{v.phase.value}", message=v.message)
         if self.audit is not None and v.phase in (DatasetPhase.READY, DatasetPhase.FAILED, DatasetPhase.QUARANTINED):
-            await self.audit.record(f"dataset.{v.phase.value.lower()}", target=f"dataset/{ds.name}",
-                                    details={"reason": v.reason, "revision": ds.generation,
+            await self.audit.record("dataset.ingested", target=f"dataset/{ds.name}", dataset=ds.name,
+                                    outcome="success" if v.phase == DatasetPhase.READY else
+                                    "denied" if v.reason == n.DatasetReason.K_REFUSED else "failure",
+                                    details={"phase": v.phase.value, "reason": v.reason, "revision": ds.generation,
                                              "manifestDigest": (v.summary or {}).get("manifestDigest")})
 
 

@@ -188,8 +188,8 @@ def build_status(ds: Dataset, obs: Observed, v: Verdict, now: datetime) -> Datas
     ready = v.phase == DatasetPhase.READY
     counts = counts_from(summary) if summary.get("counts") else None
     k = (summary.get("k") or {}).get("k")
-    conditions = set_condition(ds.status.conditions, n.CONDITION_INGESTED, ready, v.reason, v.message,
-                               ds.generation, now)
+    own = [c for c in ds.status.conditions if c.type == n.CONDITION_INGESTED]  # nothing else survives
+    conditions = set_condition(own, n.CONDITION_INGESTED, ready, v.reason, v.message, ds.generation, now)
     claim = obs.claim
     return DatasetStatus(
         observed_generation=ds.generation, conditions=conditions, message=v.message, phase=v.phase,
