@@ -4,7 +4,8 @@
   scripts/deps.d/local-path-provisioner.sh) run as a host process against the test cluster; its
   helper pods (mkdir/rm of each volume's directory) run on the real node from the ingest image,
   which has a shell. Its class ``spe-local-path`` binds at first use (WaitForFirstConsumer) and
-  makes hostPath volumes under a directory of the test cluster's home.
+  makes hostPath volumes in a directory that the kernel encrypts (fscrypt on a loop-mounted
+  ext4, ``fscrypt.py``): the class the operator's settings mark encrypted really is.
 * ``dataset_operator``: the operator with ingest settings (the ingest image by digest, the real
   node's selector and toleration, the local class marked encrypted); the session operator is
   paused meanwhile, so one operator runs at a time.
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from spe_dev.settings import REAL_NODE_NAME
 from tests.fixtures.operator import _SESSION, TEST_STORAGE_CLASS, running_operator, test_settings
 from tests.node.conftest import TOLERATION, real_node  # noqa: F401 - the real node fixture
 
+from .fscrypt import encrypted_directory
 from .sourcedata import SourceSpec, signing_key_pem, write_source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +45,7 @@ LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
 OPERATOR_NS = "spe-system"
 DATASETS = "/apis/spe.ehds.io/v1alpha1/datasets"
 INGEST = "ingest"
+LOCAL_PATH_DISK: list[Path] = []  # the encrypted file system's backing image, while it is mounted
 
 
 def wait_for(what: str, probe, timeout: float = 180, interval: float = 0.5):
@@ -79,8 +83,8 @@ def local_path_objects(root: Path, helper_image: str) -> list[dict[str, Any]]:
          }},
         {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
          "metadata": {"name": LOCAL_PATH_CLASS, "labels": {"spe.ehds.io/test": "true"},
-                      "annotations": {"spe.ehds.io/encrypted": "test-only: marked encrypted in the operator's "
-                                                               "settings; local-path volumes are plain directories"}},
+                      "annotations": {"spe.ehds.io/encrypted": "test-only: fscrypt (AES-256-XTS) on a loop ext4, "
+                                                               "one key for the class"}},
          "provisioner": LOCAL_PATH_PROVISIONER, "reclaimPolicy": "Delete",
          "volumeBindingMode": "WaitForFirstConsumer"},
     ]
@@ -92,8 +96,9 @@ def local_path(cluster, real_node) -> Iterator[str]:  # noqa: F811
     if not LOCAL_PATH_BIN.exists():
         pytest.fail(f"{LOCAL_PATH_BIN} is missing: run scripts/deps.d/local-path-provisioner.sh "
                     "(make test does)", pytrace=False)
-    root = cluster.home / "local-path"
-    root.mkdir(parents=True, exist_ok=True)
+    stack = ExitStack()
+    root, image = stack.enter_context(encrypted_directory(cluster.home / "local-path"))
+    LOCAL_PATH_DISK.append(image)
     text = yaml.safe_dump_all(local_path_objects(root, real_node.image(INGEST)))
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=text, check=True)
     log = (cluster.home / "local-path-provisioner.log").open("ab")
@@ -113,6 +118,8 @@ def local_path(cluster, real_node) -> Iterator[str]:  # noqa: F811
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        LOCAL_PATH_DISK.clear()
+        stack.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 from spe_api.datasetvolume import (ANNOTATION_MANIFEST_DIGEST, LABEL_STATE, PSEUDONYMS_KEY, PSEUDONYMS_NAMESPACE,
                                    dataset_claim_name, pseudonyms_secret_name)
 
-from .conftest import DATASETS, OPERATOR_NS, wait_for
+from .conftest import DATASETS, LOCAL_PATH_DISK, OPERATOR_NS, wait_for
+from .fscrypt import on_disk
 from .sourcedata import SourceSpec
 
 pytestmark = pytest.mark.dataset
@@ -57,6 +58,16 @@ def test_dataset_becomes_ready_with_the_right_counts(dataset_env, cluster):
     assert not any(name.split("^")[0].encode() in blob for name in planted)
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["signature"]["algorithm"] == "Ed25519"
+    # Encrypted at rest: the digest is in report.json as read through the mount, never on the disk;
+    # a control file outside the encrypted directory is found there (the search works).
+    marker = st["manifestDigest"].split(":")[1].encode()
+    assert marker in (root / "report.json").read_bytes()
+    disk = LOCAL_PATH_DISK[0]
+    control = root.parents[1] / "control.txt"
+    control.write_bytes(b"control-" + marker[::-1])
+    assert on_disk(disk, b"control-" + marker[::-1])
+    assert not on_disk(disk, marker)
+    control.unlink()
     # The hashed pseudonyms, published for the gateway: one per patient.
     secret = env.api.get(f"/api/v1/namespaces/{PSEUDONYMS_NAMESPACE}/secrets/{pseudonyms_secret_name('ct-ready')}")
     import base64
