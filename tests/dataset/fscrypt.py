@@ -14,7 +14,9 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+import shutil
 import subprocess
+import tempfile
 from contextlib import contextmanager
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,8 +60,10 @@ def set_policy(directory: Path, identifier: bytes) -> None:
 @contextmanager
 def encrypted_directory(work: Path, size: str = "1G") -> Iterator[tuple[Path, Path]]:
     """Yields (the encrypted ``volumes/`` directory, the file system's backing image)."""
+    work.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="fscrypt-", dir=work))
     image, mountpoint = work / "encrypted.ext4", work / "encrypted"
-    mountpoint.mkdir(parents=True, exist_ok=True)
+    mountpoint.mkdir()
     subprocess.run(["truncate", "-s", size, str(image)], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "encrypt", str(image)], check=True)
     subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)], check=True)
@@ -73,6 +77,7 @@ def encrypted_directory(work: Path, size: str = "1G") -> Iterator[tuple[Path, Pa
     finally:
         subprocess.run(["umount", "-l", str(mountpoint)], check=False)
         image.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def on_disk(image: Path, needle: bytes, chunk: int = 16 << 20) -> bool:
