@@ -29,7 +29,7 @@ import pytest
 
 from tests.dataset.sourcedata import SourceSpec, write_source
 
-pytestmark = [pytest.mark.dataset, pytest.mark.slow]
+pytestmark = [pytest.mark.dataset, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = int(os.environ.get("SPE_BENCH_FILES", "400"))

@@ -142,3 +142,37 @@ def test_interrupted_job_is_not_ready_then_completes_on_retry(dataset_env):
     # It was another pod that finished, resuming from the journal of the interrupted one.
     finished = [p for p in env.pods("ct-int") if p.get("status", {}).get("phase") == "Succeeded"]
     assert finished and all(p["metadata"]["name"] != first for p in finished)
+
+
+def test_spec_change_reingests_and_keeps_the_old_claim_while_a_workspace_mounts_it(dataset_env, cluster):
+    env = dataset_env
+    ds = env.wait_phase("ct-ready", ("Ready",))
+    old_rev = ds["metadata"]["generation"]
+    old_claim = dataset_claim_name("ct-ready", old_rev)
+    # A running workspace pod of a permit namespace that mounts the dataset (on a kwok node).
+    ns = f"spe-t-mount-{time.monotonic_ns() % 100000}"
+    node = next(n["metadata"]["name"] for n in env.api.get("/api/v1/nodes")["items"]
+                if n["metadata"]["name"] != "spe-node-1")
+    env.api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    try:
+        env.api.create(f"/api/v1/namespaces/{ns}/pods", {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "ws-0", "namespace": ns, "labels": {"spe.ehds.io/dataset": "ct-ready"}},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "notebook"}],
+                     "tolerations": [{"operator": "Exists"}]}})
+        wait_for("the workspace pod Running", lambda: (env.api.get_or_none(f"/api/v1/namespaces/{ns}/pods/ws-0")
+                                                        or {}).get("status", {}).get("phase") == "Running", timeout=60)
+        body = env.get("ct-ready")
+        body["spec"]["kAnonymity"]["threshold"] = 2
+        env.api.call("PUT", f"{DATASETS}/ct-ready", {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec")})
+        new = env.wait_phase("ct-ready", ("Ready", "Failed"))
+        assert new["status"]["phase"] == "Ready" and new["metadata"]["generation"] == old_rev + 1
+        assert new["status"]["claimName"] == dataset_claim_name("ct-ready", old_rev + 1)
+        time.sleep(3)  # a few reconciles: the old claim stays while the pod runs
+        assert env.claim(old_claim) is not None
+        env.api.call("DELETE", f"/api/v1/namespaces/{ns}/pods/ws-0?gracePeriodSeconds=0")
+        wait_for("the old claim to go", lambda: env.claim(old_claim) is None or
+                 env.claim(old_claim)["metadata"].get("deletionTimestamp"), timeout=120)
+        assert env.claim(new["status"]["claimName"])["metadata"]["labels"][LABEL_STATE] == "ready"
+    finally:
+        env.api.call("DELETE", f"/api/v1/namespaces/{ns}")
