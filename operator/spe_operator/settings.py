@@ -78,6 +78,10 @@ class SpeSettings(BaseModel):
         300.0, description="Seconds a GPU agent's status.gpuUsage counts for the GPU-idle stop (older: ignored).")
 
     # --- datasets (the Dataset reconciler's ingest Jobs) ---------------------------------------
+    dataset_reconciler: bool = Field(
+        True, description="Run the Dataset reconciler. The test suite's session operator runs without it: the "
+                          "workspace and node tests stand in for it with hand-made ready claims (kwok nodes run "
+                          "no ingest Jobs); tests/dataset runs it.")
     ingest_image: str | None = Field(
         None, description="Image of spe-ingest (images/ingest), by digest; unset: Datasets stay Pending with a message.")
     ingest_shards: int = Field(

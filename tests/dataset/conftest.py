@@ -130,7 +130,7 @@ def dataset_operator(cluster, real_node, spe_crds, storage_provisioner, local_pa
     for session in paused:
         session.stop()
     settings = test_settings(
-        kubeconfig=operator_kubeconfig, ingest_image=real_node.image(INGEST),
+        kubeconfig=operator_kubeconfig, ingest_image=real_node.image(INGEST), dataset_reconciler=True,
         encrypted_storage_classes=[TEST_STORAGE_CLASS, LOCAL_PATH_CLASS], default_storage_class=LOCAL_PATH_CLASS,
         ingest_node_selector={"kubernetes.io/hostname": REAL_NODE_NAME}, ingest_tolerations=[TOLERATION],
         ingest_workers=1, ingest_cpu="1", ingest_memory="1Gi", dataset_progress_interval=1.0,

@@ -9,6 +9,9 @@ import secrets
 
 import pytest
 
+from tests.fixtures.operator import _SESSION, running_operator
+from tests.fixtures.operator import test_settings as suite_settings
+
 from .conftest import DATASETS, OPERATOR_NS, wait_for
 
 pytestmark = pytest.mark.dataset
@@ -24,8 +27,22 @@ def _dataset(name: str, **spec) -> dict:
     return body
 
 
+@pytest.fixture(scope="module")
+def checks_operator(cluster, spe_crds, operator_kubeconfig):
+    """The operator with its Dataset reconciler (and no ingest image), alone for the module."""
+    paused = [s for s in _SESSION if s.running]
+    for session in paused:
+        session.stop()
+    try:
+        with running_operator(suite_settings(kubeconfig=operator_kubeconfig, dataset_reconciler=True)) as settings:
+            yield settings
+    finally:
+        for session in paused:
+            session.start()
+
+
 @pytest.fixture
-def apply_dataset(cluster, spe_crds, operator):
+def apply_dataset(cluster, spe_crds, checks_operator):
     made = []
 
     def apply(body):

@@ -24,6 +24,9 @@ DATASET_POOL = 8
 
 @kopf.on.startup(registry=REGISTRY)
 async def start_dataset_controller(memo: kopf.Memo, **_: Any) -> None:
+    if not memo.settings.dataset_reconciler:
+        memo.dataset_controller = None
+        return
     kube = KubeClient(memo.kube.config, timeout=memo.settings.request_timeout, pool_size=DATASET_POOL)
     memo.dataset_controller = DatasetController(kube, memo.settings, audit=memo.get("audit"))
     await memo.dataset_controller.start()
