@@ -91,8 +91,14 @@ def _decode_us(raw: bytes, little: bool) -> int | None:
 
 
 class Deidentifier:
-    def __init__(self, profile: Profile, keys: Keys, site: str):
+    def __init__(self, profile: Profile, keys: Keys, site: str, *, quarantine_screenshots: bool = False,
+                 drop_secondary_captures: bool = False):
         self.p = profile
+        # Dataset.spec.anonymisation.dropScreenshots=false holds screenshots for review instead of
+        # dropping them; quarantineSecondaryCaptures=false drops other secondary captures instead
+        # of holding them. Neither ever lets such an object into data/.
+        self.quarantine_screenshots = quarantine_screenshots
+        self.drop_secondary_captures = drop_secondary_captures
         self.keys = keys
         self.site = site.encode()
         self.actions = profile.actions
@@ -132,7 +138,8 @@ class Deidentifier:
         if not sop_raw:
             return Outcome("rejected", "no-sop-instance")
         image_type = [v.strip().upper() for v in val(T["ImageType"]).split("\\")]
-        if "SCREEN SAVE" in image_type:
+        screenshot = "SCREEN SAVE" in image_type
+        if screenshot and not self.quarantine_screenshots:
             return Outcome("dropped", "screenshot")
         pixel = next((top[t] for t in PIXEL_TAGS if t in top), None)
         reason = ""
@@ -140,7 +147,11 @@ class Deidentifier:
             short = self._short_pixels(top, pixel, parsed.little)
             if short:
                 return Outcome("rejected", "truncated")
-        if sop_class.startswith(SC_CLASSES) or image_type[:2] == ["DERIVED", "SECONDARY"]:
+        if screenshot:
+            reason = "screenshot"
+        elif sop_class.startswith(SC_CLASSES) or image_type[:2] == ["DERIVED", "SECONDARY"]:
+            if self.drop_secondary_captures:
+                return Outcome("dropped", "secondary-capture")
             reason = "secondary-capture"
         elif val(T["BurnedInAnnotation"]).upper() == "YES":
             reason = "burned-in-annotation"

@@ -15,7 +15,7 @@ import datetime as dt
 from hashlib import blake2b
 
 MIN_KEY_BYTES = 32
-DATE_SHIFT_DAYS = 3650  # shifts are drawn from [-3650, -1] days
+DATE_SHIFT_DAYS = 3650  # shifts are drawn from [-N, -1] days, N <= 3650 (default 3650)
 
 
 class KeyMaterialError(ValueError):
@@ -34,8 +34,11 @@ def domain_key(key_material: bytes, project: str, site: str) -> bytes:
 class Keys:
     """Per-worker derivation helper with a small memo for repeated UIDs."""
 
-    def __init__(self, dkey: bytes):
+    def __init__(self, dkey: bytes, max_shift_days: int = DATE_SHIFT_DAYS):
+        if not 1 <= max_shift_days <= DATE_SHIFT_DAYS:
+            raise ValueError(f"the date shift bound must be 1..{DATE_SHIFT_DAYS} days")
         self.dkey = dkey
+        self.max_shift_days = max_shift_days
         self._uids: dict[bytes, bytes] = {}
 
     def digest(self, purpose: bytes, value: bytes, size: int) -> bytes:
@@ -60,7 +63,7 @@ class Keys:
     def date_offset(self, patient_key: bytes) -> int:
         """Days to add to every date of this patient (negative, keeps intervals)."""
         num = int.from_bytes(self.digest(b"date-shift", patient_key, 8), "big")
-        return -1 - num % DATE_SHIFT_DAYS
+        return -1 - num % self.max_shift_days
 
     def input_id(self, relpath: str) -> str:
         """Name for an input file in reports: keyed hash of its relative path."""

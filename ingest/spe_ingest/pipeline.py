@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import __version__, manifest as mf
 from .deid import QI_TAGS, T, Deidentifier
-from .keys import Keys
+from .keys import DATE_SHIFT_DAYS, Keys
 from .profile import CLEAN_PIXEL_DATA, Profile
 from .results import RunResult, finish
 
@@ -62,6 +62,12 @@ class RunConfig:
     signing_key: object = None
     progress: bool = False
     show_paths: bool = False  # name refused inputs on stderr by their raw source path (opt-in)
+    date_shift_max_days: int = DATE_SHIFT_DAYS
+    quasi_identifiers: tuple[str, ...] | None = None  # of risk.QI_NAMES; None: all
+    quarantine_screenshots: bool = False
+    drop_secondary_captures: bool = False
+    shard: tuple[int, int] | None = None  # (index, count): de-identify only this shard's inputs
+    progress_every: float = 0.0  # > 0: a "progress: N files" line on stderr at most this often
 
 
 # ------------------------------------------------------------------ workers
@@ -69,8 +75,12 @@ class RunConfig:
 _WORKER: dict = {}
 
 
-def _init_worker(profile: Profile, dkey: bytes, site: str, src: str, dst: str) -> None:
-    _WORKER["deid"] = Deidentifier(profile, Keys(dkey), site)
+def _init_worker(profile: Profile, dkey: bytes, site: str, src: str, dst: str,
+                 shift_days: int = DATE_SHIFT_DAYS, screenshots: bool = False,
+                 drop_secondary: bool = False) -> None:
+    _WORKER["deid"] = Deidentifier(profile, Keys(dkey, shift_days), site,
+                                   quarantine_screenshots=screenshots,
+                                   drop_secondary_captures=drop_secondary)
     _WORKER["src"] = src
     _WORKER["dst"] = dst
     _WORKER["n"] = 0
@@ -161,6 +171,13 @@ def fingerprint(cfg: RunConfig) -> str:
     doc = {"version": __version__, "profile": cfg.profile.name,
            "options": sorted(cfg.profile.options), "site": cfg.site,
            "project": cfg.project, "key": key_check}
+    # settings that change what is written (absent when default, so older runs still resume)
+    if cfg.date_shift_max_days != DATE_SHIFT_DAYS:
+        doc["date_shift_max_days"] = cfg.date_shift_max_days
+    if cfg.quarantine_screenshots:
+        doc["quarantine_screenshots"] = True
+    if cfg.drop_secondary_captures:
+        doc["drop_secondary_captures"] = True
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -192,29 +209,48 @@ def _chunks(it, size):
         yield chunk
 
 
+def shard_journal_name(index: int, count: int) -> str:
+    return f"shard-{index}-of-{count}.jsonl"
+
+
+def in_shard(input_id: str, shard: tuple[int, int]) -> bool:
+    """Inputs are spread over shards by their keyed identifier: stable, even, no coordination."""
+    return int(input_id[:8], 16) % shard[1] == shard[0]
+
+
+def _read_journal(journal: Path, fpr: str, done: dict[str, dict]) -> None:
+    with journal.open() as fh:
+        header = json.loads(fh.readline() or "{}")
+        if header.get("fingerprint") != fpr:
+            raise UsageError(f"DST {journal.parent.parent} holds a run with other arguments "
+                             "(profile, options, site, project or key)")
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                break  # a torn last line from an interrupted run
+            done[rec["input"]] = rec
+
+
 def _prepare_dst(cfg: RunConfig, fpr: str) -> tuple[dict, Path]:
+    """Check DST and load what earlier runs did: the run's own journal and, for a whole run,
+    the journals of shard runs (``--shard``) into the same DST, so that a whole run after
+    its shards is their merge (it reuses their records and de-identifies only what is left)."""
     dst = cfg.dst
     state = dst / STATE_DIR
-    journal = state / JOURNAL
+    journal = state / (shard_journal_name(*cfg.shard) if cfg.shard else JOURNAL)
     done: dict[str, dict] = {}
     if dst.exists() and not dst.is_dir():
         raise UsageError(f"DST {dst} exists and is not a directory")
-    if dst.exists() and any(dst.iterdir()):
-        if not journal.is_file():
-            raise UsageError(f"DST {dst} is not empty and holds no spe-ingest run")
-        with journal.open() as fh:
-            header = json.loads(fh.readline() or "{}")
-            if header.get("fingerprint") != fpr:
-                raise UsageError(f"DST {dst} holds a run with other arguments "
-                                 "(profile, options, site, project or key)")
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    break  # a torn last line from an interrupted run
-                done[rec["input"]] = rec
+    if dst.exists() and any(dst.iterdir()) and not state.is_dir():
+        raise UsageError(f"DST {dst} is not empty and holds no spe-ingest run")
+    state.mkdir(parents=True, exist_ok=True)
+    if not cfg.shard:
+        for shard_journal in sorted(state.glob("shard-*-of-*.jsonl")):
+            _read_journal(shard_journal, fpr, done)
+    if journal.is_file():
+        _read_journal(journal, fpr, done)
     else:
-        state.mkdir(parents=True, exist_ok=True)
         journal.write_text(json.dumps({"fingerprint": fpr}) + "\n")
     for area in mf.AREAS:  # leftovers of an interrupted run
         root = dst / area
@@ -231,8 +267,17 @@ class _Progress:
         self.enabled, self.total = enabled, total
         self.start = time.monotonic()
         self.last = 0.0
+        self.every = 0.0
 
     def update(self, done: int, final: bool = False) -> None:
+        if self.every and not self.enabled:
+            # One plain line at a time for a log reader (the operator shows it as the Dataset's
+            # progress while its ingest Job runs).
+            now = time.monotonic()
+            if final or now - self.last >= self.every:
+                self.last = now
+                print(f"spe-ingest: progress: {done} files", file=sys.stderr, flush=True)
+            return
         if not self.enabled:
             return
         now = time.monotonic()
@@ -266,11 +311,14 @@ def run(cfg: RunConfig) -> RunResult:
     keys = Keys(cfg.dkey)
     total = sum(1 for _ in _discover(src, keys)) if cfg.progress else None
     progress = _Progress(cfg.progress, total)
+    progress.every = cfg.progress_every
 
     records: list[dict] = []
 
     def pending():
         for item in _discover(src, keys):
+            if cfg.shard and not in_shard(item[0], cfg.shard):
+                continue
             prev = done.get(item[0])
             if (prev is not None and prev.get("stamp") == item[2]
                     and (not prev.get("path") or (dst / prev["path"]).is_file())):
@@ -278,7 +326,8 @@ def run(cfg: RunConfig) -> RunResult:
                 continue
             yield item
 
-    init = (cfg.profile, cfg.dkey, cfg.site, str(src), str(dst))
+    init = (cfg.profile, cfg.dkey, cfg.site, str(src), str(dst), cfg.date_shift_max_days,
+            cfg.quarantine_screenshots, cfg.drop_secondary_captures)
     with journal.open("a") as jf:
         def take(batch, rels):
             for rec, rel in zip(batch, rels):
@@ -311,4 +360,20 @@ def run(cfg: RunConfig) -> RunResult:
                 for batch in pool.imap_unordered(_process_chunk, feed()):
                     take(batch, rels_by_first.pop(batch[0]["input"], [""] * len(batch)))
     progress.update(len(records), final=True)
+    if cfg.shard:
+        return shard_result(cfg, records, started)
     return finish(cfg, dst, records, started, journal, fpr)
+
+
+def shard_result(cfg: RunConfig, records: list[dict], started: float) -> RunResult:
+    """A shard's end: its records are journalled; k, the report and the signed manifest come
+    from the whole run that merges the shards (the same arguments, without ``--shard``)."""
+    outcomes: dict[str, int] = {}
+    for rec in records:
+        outcomes[rec["outcome"]] = outcomes.get(rec["outcome"], 0) + 1
+    elapsed = time.monotonic() - started
+    report = {"tool": "spe-ingest", "version": __version__, "status": "shard",
+              "shard": {"index": cfg.shard[0], "count": cfg.shard[1]},
+              "counts": {"inputs": len(records), **outcomes},
+              "timings": {"seconds": round(elapsed, 3), "workers": cfg.workers}}
+    return RunResult(0, report, "")

@@ -114,7 +114,7 @@ def finish(cfg, dst: Path, records: list[dict], started: float,
     for rec in sorted((r for r in records if r["outcome"] == "accepted"),
                       key=lambda r: r["path"]):
         per_patient.setdefault(rec["patient"], qi_record(rec.get("qi", {})))
-    risk = k_anonymity(per_patient, cfg.k_threshold)
+    risk = k_anonymity(per_patient, cfg.k_threshold, cfg.quasi_identifiers)
     refused = risk["refused"]
     data_dir = dst / "data"
     if refused and data_dir.exists():

@@ -12,6 +12,12 @@ from collections import Counter
 
 QI_NAMES = ("age", "sex", "size", "weight", "institution", "ethnic_group", "study_year",
             "birth_year")
+# The DICOM keyword of each quasi-identifier (Dataset.spec.kAnonymity.quasiIdentifiers names
+# them this way; spe-ingest run --quasi-identifier KEYWORD).
+QI_KEYWORDS = {"PatientAge": "age", "PatientSex": "sex", "PatientSize": "size",
+               "PatientWeight": "weight", "InstitutionName": "institution",
+               "EthnicGroup": "ethnic_group", "StudyDate": "study_year",
+               "PatientBirthDate": "birth_year"}
 
 
 def _band_age(value: str) -> str:
@@ -51,9 +57,13 @@ def _year(value: str) -> str:
     return value[:4] if value[:4].isdigit() else ""
 
 
-def k_anonymity(records: dict[str, tuple], threshold: int) -> dict:
-    """records: patient pseudonym -> QI tuple.  Returns the report section."""
-    used = [i for i in range(len(QI_NAMES)) if any(r[i] for r in records.values())]
+def k_anonymity(records: dict[str, tuple], threshold: int,
+                names: tuple[str, ...] | None = None) -> dict:
+    """records: patient pseudonym -> QI tuple.  Returns the report section.
+
+    ``names``: the quasi-identifiers considered (of :data:`QI_NAMES`); None: all of them."""
+    used = [i for i in range(len(QI_NAMES)) if (names is None or QI_NAMES[i] in names)
+            and any(r[i] for r in records.values())]
     classes = Counter(tuple(r[i] for i in used) for r in records.values())
     k = min(classes.values()) if classes else 0
     below = [{"class": {QI_NAMES[i]: v for i, v in zip(used, key)}, "size": n}

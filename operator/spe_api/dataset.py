@@ -119,6 +119,9 @@ class DatasetSpec(SpeModel):
     k_anonymity: KAnonymity = nested(KAnonymity, "Re-identification risk threshold.")
     storage: DatasetStorage = Field(description="Volume for the de-identified data.")
     signing_key_secret: SecretKeyRef = Field(description="Private key (Ed25519, PEM) signing the dataset's integrity manifest.")
+    parallelism: int | None = Field(
+        None, ge=1, le=64, description="Shards the ingest runs in parallel (an Indexed Job, then one merge); "
+                                       "default: the operator's setting (ingest_shards).")
 
 
 class DatasetPhase(StrEnum):
@@ -139,6 +142,7 @@ class DatasetCounts(SpeModel):
     accepted: int = Field(0, ge=0, description="Instances written to the dataset.")
     rejected: int = Field(0, ge=0, description="Instances refused.")
     quarantined: int = Field(0, ge=0, description="Instances held for manual review.")
+    dropped: int = Field(0, ge=0, description="Instances left out by rule (screenshots, duplicates).")
     rejected_by_reason: dict[str, int] = Field(
         default_factory=dict, description="Refused instances per reason.",
         json_schema_extra={"additionalProperties": {"type": "integer", "minimum": 0,
@@ -158,6 +162,9 @@ class DatasetStatus(Status):
         None, description="The PersistentVolume holding the de-identified data (bound to claimName); workspaces "
                           "mount it read-only through per-namespace read-only volumes pointing at the same source.")
     job_name: DNS1123Subdomain | None = Field(None, description="The last ingest Job.")
+    revision: int | None = Field(None, ge=1, description="The Dataset generation the last ingest ran for.")
+    files_processed: int | None = Field(
+        None, ge=0, description="Files the running ingest has processed so far (while Ingesting).")
     started_at: datetime | None = Field(None, description="When the last ingest started.")
     completed_at: datetime | None = Field(None, description="When the last ingest ended.")
 
@@ -180,6 +187,7 @@ class Dataset(CustomResource):
     )
     PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]] = (
         PrinterColumn("Phase", ".status.phase", description="Pending, Ingesting, Ready, Failed or Quarantined."),
+        PrinterColumn("Files", ".status.filesProcessed", "integer", description="Files processed so far while Ingesting."),
         PrinterColumn("Patients", ".status.counts.patients", "integer"),
         PrinterColumn("Studies", ".status.counts.studies", "integer"),
         PrinterColumn("Instances", ".status.counts.accepted", "integer", description="Instances accepted."),

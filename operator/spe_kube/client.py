@@ -93,6 +93,26 @@ class KubeClient:
                 raise ApiError(resp.status, payload, method, path)
             return payload
 
+    async def request_text(self, path: str, *, params: dict | None = None) -> str:
+        """GET a plain-text resource (a pod's log) as text, never parsed as JSON."""
+        session = self._ensure_session()
+        url = self.config.server + path
+        if params:
+            url += "?" + urlencode({k: v for k, v in params.items() if v is not None})
+        headers = {"Accept": "text/plain, */*"}
+        token = self.config.bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        async with session.get(url, headers=headers) as resp:
+            text = await resp.text()
+            if resp.status >= 400:
+                try:
+                    payload = json.loads(text)
+                except json.JSONDecodeError:
+                    payload = text
+                raise ApiError(resp.status, payload, "GET", path)
+            return text
+
     # --- verbs -------------------------------------------------------------------------------
 
     async def get(self, kind: ResourceKind | tuple[str, str], name: str, namespace: str | None = None) -> dict:

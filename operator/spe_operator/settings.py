@@ -6,6 +6,7 @@ command line entry point (or a test fixture builds ``SpeSettings(...)`` directly
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Literal
 
@@ -84,9 +85,6 @@ class SpeSettings(BaseModel):
     workspace_tmp_size: str = Field("2Gi", description="Size limit of the writable /tmp (emptyDir).")
     workspace_shm_size: str = Field("1Gi", description="Size limit of /dev/shm (memory-backed, counts against the memory limit).")
     workspace_workers: int = Field(32, description="Workspaces reconciled concurrently (a reconcile mostly waits on the API server; 8 queued a burst of 100 behind slow status writes).")
-    ingest_image: str | None = Field(
-        None, description="The ingest image (images/ingest, by digest): the workspaces' dataset verification "
-                          "(spe-ingest verify in an init container) runs it.")
     dataset_public_key: str | None = Field(
         None, description="The site's Ed25519 public key (PEM) every dataset's manifest must be signed with; "
                           "a workspace verifies each of its datasets against it before the notebook starts.")
@@ -105,6 +103,30 @@ class SpeSettings(BaseModel):
     federation_lease: float = Field(
         900.0, gt=0, description="Node: seconds without a heartbeat from central after which mirrored permits are "
                                  "suspended (fail closed); they resume when contact returns.")
+
+    # --- datasets (the Dataset reconciler's ingest Jobs) ---------------------------------------
+    dataset_reconciler: bool = Field(
+        True, description="Run the Dataset reconciler. The test suite's session operator runs without it: the "
+                          "workspace and node tests stand in for it with hand-made ready claims (kwok nodes run "
+                          "no ingest Jobs); tests/dataset runs it.")
+    ingest_image: str | None = Field(
+        None, description="Image of spe-ingest (images/ingest), by digest: the ingest Jobs and the workspaces' dataset "
+                          "verification (an init container) run it; unset: Datasets stay Pending and no workspace "
+                          "mounts a dataset, each with a message saying so.")
+    ingest_shards: int = Field(
+        1, ge=1, le=64, description="Shards of an ingest: above 1, an Indexed Job of that many pods de-identifies "
+                                    "the source in parallel, then one Job merges them (k, report, signed manifest).")
+    ingest_workers: int = Field(2, ge=1, le=64, description="spe-ingest --workers in each ingest pod.")
+    ingest_cpu: str = Field("2", description="CPU request and limit of each ingest pod.")
+    ingest_memory: str = Field("2Gi", description="Memory request and limit of each ingest pod.")
+    ingest_backoff_limit: int = Field(
+        3, ge=0, le=20, description="Retries of an interrupted ingest pod (it resumes from its journal); a "
+                                    "refusal (k below threshold) or a usage error is never retried.")
+    ingest_node_selector: dict[str, str] = Field(default_factory=dict, description="nodeSelector of ingest pods.")
+    ingest_tolerations: list[dict[str, Any]] = Field(default_factory=list, description="Tolerations of ingest pods.")
+    dataset_progress_interval: float = Field(
+        2.0, description="Seconds between progress reads (the ingest pod's last log line) while a Dataset ingests.")
+    dataset_workers: int = Field(4, description="Datasets reconciled concurrently.")
 
     # --- audit and telemetry ------------------------------------------------------------------
     audit_log_path: str | None = Field(None, description="Path of the hash-chained audit log (none: no audit file).")
@@ -129,6 +151,8 @@ class SpeSettings(BaseModel):
                 continue
             if field.annotation == list[str]:
                 values[name] = [item.strip() for item in raw.split(",") if item.strip()]
+            elif field.annotation in (dict[str, str], list[dict[str, Any]]):
+                values[name] = json.loads(raw)  # e.g. SPE_INGEST_NODE_SELECTOR='{"disk": "ssd"}'
             else:
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -7,4 +7,5 @@ from ..admission import handlers as admission  # noqa: F401,E402 - the validatin
 from . import permits  # noqa: F401,E402 - the DataPermit reconciler
 from . import workspaces  # noqa: F401,E402 - the Workspace reconciler
 from . import tools  # noqa: F401,E402 - Tool catalogue status
-from . import federation  # noqa: F401,E402 - federation sync, central and node (issue 14)
+from . import federation  # noqa: F401,E402 - the federation sync, central and node
+from . import datasets  # noqa: F401,E402 - the Dataset reconciler
