@@ -113,7 +113,7 @@ def test_an_output_naming_a_pseudonym_of_the_permits_dataset_is_blocked(kube_gat
     _, ns, _ = published
     f = tmp_path / "cases.txt"
     f.write_bytes(f"Responders: {PSEUDONYM.lower()} and two others.\n".encode())
-    code, out, err = run_cli(gw, hub.token_for(RESEARCHER), "request", str(f), "--justification",
+    code, out, err = run_cli(gw, hub.server_token(RESEARCHER, ns, "analysis"), "request", str(f), "--justification",
                              "Case notes for the report.", workspace="analysis", namespace=ns)
     assert code == 0, err
     rid = out.split()[2].rstrip(":")
@@ -137,7 +137,7 @@ def test_an_unlabelled_or_garbled_publication_blocks_instead_of_passing(kube_gat
             gw.call(gw.store.pseudonyms(info))
         f = tmp_path / "t.txt"
         f.write_bytes(b"Model AUC 0.91 on the held-out set.\n")
-        code, out, err = run_cli(gw, hub.token_for(RESEARCHER), "request", str(f), "--justification",
+        code, out, err = run_cli(gw, hub.server_token(RESEARCHER, ns, "analysis"), "request", str(f), "--justification",
                                  "Numbers for the report.", workspace="analysis", namespace=ns)
         assert code == 0, err
         rid = out.split()[2].rstrip(":")
