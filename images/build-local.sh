@@ -10,14 +10,14 @@
 # Keys hash the inputs (package list, Dockerfile, build context, RECIPE): an unchanged
 # tree builds nothing. buildah's storage is .cache/images/buildah (its layer cache keeps the
 # pinned tools' layer while the project's sources change).
-# Environment: SPE_IMAGES (default "notebook-jupyterlab ingest"), SPE_IMAGES_CACHE (archives and
+# Environment: SPE_IMAGES (default "notebook-jupyterlab ingest operator egress"), SPE_IMAGES_CACHE (archives and
 # index), SPE_BUILDAH_STORE (buildah's storage, default $SPE_IMAGES_CACHE/buildah; several
 # checkouts may share one: a lock next to it lets one build at a time use it).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 CACHE="${SPE_IMAGES_CACHE:-$ROOT/.cache/images}"
-IMAGES="${SPE_IMAGES:-notebook-jupyterlab ingest}"
+IMAGES="${SPE_IMAGES:-notebook-jupyterlab ingest operator egress}"
 BASE_PACKAGES="python3,python3-venv,python-is-python3,ca-certificates,tini,tesseract-ocr-eng"
 log() { printf '[images] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
