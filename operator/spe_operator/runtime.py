@@ -183,7 +183,7 @@ async def _preflight_when_ready(memo: kopf.Memo, spe: SpeSettings, ready_flag: A
     while not ready_flag.is_set():
         await asyncio.sleep(0.5)
     try:
-        await report(memo.kube, spe)
+        await report(memo.kube, spe, memo.get("audit"))
     except Exception as exc:  # noqa: BLE001 - a report must never stop the operator
         log.warning("preflight checks could not run: %s", exc)
 

@@ -21,6 +21,8 @@ NODE = kind_for("v1", "Node")
 WEBHOOKS = kind_for("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")
 PERMIT = kind_for("spe.ehds.io/v1alpha1", "DataPermit")
 GPU_RESOURCE = "nvidia.com/gpu"
+# The base manifests' SPE_AUDIT_CHECKPOINT_CONFIGMAP (a settings file need not repeat it).
+DEFAULT_CHECKPOINT_CONFIGMAP = "spe-audit-checkpoint"
 
 
 def _setting(field: str) -> str:
@@ -164,17 +166,13 @@ async def check_audit_published(kube: KubeClient, spe: SpeSettings) -> CheckResu
     """From outside the operator's pod: its audit trail is being written (a signed checkpoint
     was published), which it can only do with a writable sink."""
     name = "audit-sink"
-    if not spe.audit_checkpoint_configmap:
-        return CheckResult(name, Status.WARN, "no audit checkpoint ConfigMap configured; the sink cannot be "
-                                              "checked from outside the operator's pod",
-                           f"set {_setting('audit_checkpoint_configmap')}")
+    configmap = spe.audit_checkpoint_configmap or DEFAULT_CHECKPOINT_CONFIGMAP
     try:
-        cm = await kube.get_or_none(kind_for("v1", "ConfigMap"), spe.audit_checkpoint_configmap,
-                                    spe.operator_namespace)
+        cm = await kube.get_or_none(kind_for("v1", "ConfigMap"), configmap, spe.operator_namespace)
     except ApiError as exc:
         return CheckResult(name, Status.FAIL, f"cannot read the audit checkpoint: {exc}")
     if not cm or not cm.get("data"):
         return CheckResult(name, Status.FAIL, f"no audit checkpoint published in {spe.operator_namespace}/"
-                                              f"{spe.audit_checkpoint_configmap}: the operator is not writing its trail",
+                                              f"{configmap}: the operator is not writing its trail",
                            "check the operator's events (reason PreflightFailed) and its audit volume")
     return CheckResult(name, Status.OK, f"checkpoint published ({', '.join(sorted(cm['data']))})")

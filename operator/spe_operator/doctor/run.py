@@ -77,8 +77,15 @@ def event_for(result: CheckResult, namespace: str, now: datetime.datetime) -> di
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1}
 
 
-async def report_at_startup(kube: KubeClient, spe: SpeSettings) -> list[CheckResult]:
+async def report_at_startup(kube: KubeClient, spe: SpeSettings, audit=None) -> list[CheckResult]:
     results = await startup_checks(kube, spe)
+    if audit is not None and all(r.ok for r in results if r.name == "audit-sink"):
+        try:  # a checkpoint at start: the trail is seen to be written and published (the doctor looks)
+            await audit.checkpoint()
+        except Exception as exc:  # noqa: BLE001 - reported as the audit sink's failure
+            results = [r if r.name != "audit-sink" else CheckResult(
+                "audit-sink", Status.FAIL, f"the start-up checkpoint failed: {exc}",
+                "check the audit volume and the signing key Secret spe-audit-signing-key") for r in results]
     now = datetime.datetime.now(datetime.timezone.utc)
     for result in results:
         (log.info if result.ok else log.warning)("preflight %s: %s: %s", result.name, result.status.value,
