@@ -120,6 +120,18 @@ for name in $IMAGES; do
   fi
   entries+=("\"$name\": {\"ref\": \"$ref\", \"archive\": \"$archive\", \"key\": \"$key\"}")
 done
-( IFS=,; printf '{"base": "%s", "images": {%s}}\n' "$BASE_REF" "${entries[*]}" ) >"$index.tmp"
+# Keep the entries of images this run did not build whose archives are still there, so that
+# building one image (SPE_IMAGES=operator) leaves the others importable.
+( IFS=,; printf '{"base": "%s", "images": {%s}}\n' "$BASE_REF" "${entries[*]}" ) |
+  python3 -c 'import json, os, sys
+new = json.load(sys.stdin)
+try:
+    old = json.load(open(sys.argv[1]))["images"]
+except (OSError, ValueError, KeyError):
+    old = {}
+for name, entry in old.items():
+    if name not in new["images"] and os.path.exists(entry.get("archive", "")):
+        new["images"][name] = entry
+print(json.dumps(new, sort_keys=True))' "$index" >"$index.tmp"
 mv "$index.tmp" "$index"
 log "index: $index"
