@@ -70,6 +70,7 @@ def test_startup_event_reads_as_a_warning_with_the_fix():
                       "spe-system", now)
     assert event["type"] == "Warning" and event["reason"] == "PreflightFailed"
     assert event["involvedObject"] == {"apiVersion": "v1", "kind": "Namespace", "name": "spe-system"}
+    assert event["metadata"]["namespace"] == "default"   # a cluster-scoped object's Events live there
     assert event["message"] == "storage-class: FAIL: StorageClass x does not exist; fix: create it"
 
 

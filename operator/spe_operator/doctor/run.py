@@ -1,5 +1,7 @@
 """Running the doctor: every check from the command line, the in-pod subset at operator start
-(reported as Events on the operator's Namespace, a cluster-scoped object)."""
+(reported as Events on the operator's Namespace, a cluster-scoped object: the API server keeps
+the Events of cluster-scoped objects in the namespace ``default``; ``kubectl describe namespace
+spe-system`` shows them)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from .report import CheckResult, Status, exit_code, verdict
 
 log = logging.getLogger(__name__)
 EVENT = kind_for("v1", "Event")
+EVENTS_NAMESPACE = "default"   # where the API server requires Events of cluster-scoped objects
 COMPONENT = "spe-operator-doctor"
 
 
@@ -66,7 +69,7 @@ def event_for(result: CheckResult, namespace: str, now: datetime.datetime) -> di
     ok = result.ok
     message = result.detail + ("" if ok or not result.fix else f"; fix: {result.fix}")
     return {"apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{namespace}.preflight-", "namespace": namespace,
+            "metadata": {"generateName": f"{namespace}.preflight-", "namespace": EVENTS_NAMESPACE,
                          "labels": {"spe.ehds.io/check": result.name}},
             "involvedObject": {"apiVersion": "v1", "kind": "Namespace", "name": namespace},
             "reason": "PreflightPassed" if ok else "PreflightFailed",
