@@ -218,6 +218,19 @@ def test_apply_k_to_a_ready_workspace_then_failover_then_uninstall(install_clust
         assert pod["spec"]["containers"][0]["image"] == c.images[NOTEBOOK]
         print(f"apply -k -> workspace Ready: {took:.0f}s (apply {applied - t0:.0f}s); status {ready['status'].get('phase')}")
 
+        # The doctor on the installed SPE: policies enforced, the encrypted class, the webhook
+        # through its Service, the trail written (the start-up checkpoint); no IdP in this cluster.
+        doctor = subprocess.run([sys.executable, "-m", "spe_operator.cli", "doctor", "--settings",
+                                 str(site / "settings.env"), "--kubeconfig", c.kubeconfig,
+                                 "--probe-image", c.images[OPERATOR]], capture_output=True, text=True, timeout=600)
+        print(doctor.stdout, doctor.stderr)
+        rows = {ln.split()[0]: ln.split()[1] for ln in doctor.stdout.splitlines()[2:] if ln[:1].isalpha()
+                and len(ln.split()) > 1 and ln.split()[1] in ("OK", "WARN", "FAIL", "UNSAFE", "SKIPPED")}
+        assert rows == {"installation": "OK", "network-policy": "OK", "storage-class": "OK",
+                        "identity-provider": "FAIL", "gpu-labels": "SKIPPED", "admission-webhook": "OK",
+                        "audit-sink": "OK"}, doctor.stdout
+        assert doctor.returncode == 1
+
         # Failover: the leader's pod goes; the follower takes the Lease and serves the webhook.
         t1 = time.monotonic()
         c.kubectl("delete", "pod", "-n", "spe-system", lead, "--wait=false")

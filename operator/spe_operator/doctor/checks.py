@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from typing import Any
 
 import aiohttp
@@ -141,7 +142,8 @@ async def check_webhook(kube: KubeClient, spe: SpeSettings) -> CheckResult:
             return CheckResult(name, Status.FAIL, f"the API server cannot call the webhook: {message}",
                                "check the operator pod is Ready and its Service spe-operator-webhook has endpoints")
         # The webhook answered and refused the probe: it is reachable.
-        return CheckResult(name, Status.OK, f"answers (refused the dry-run probe: {message[:120]})")
+        return CheckResult(name, Status.OK, f"answers (refused the dry-run probe: "
+                                            f"{textwrap.shorten(message, 160, placeholder=' ...')})")
     return CheckResult(name, Status.OK, "answers (admitted the dry-run probe)")
 
 
