@@ -76,8 +76,11 @@ def test_settings_reach_every_place_that_needs_them(rendered, overlay):
     (dep,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "spe-operator"]
     pod = dep["spec"]["template"]["spec"]
     assert "--strict-settings" in pod["containers"][0]["args"]
-    # Service links would put SPE_EGRESS_PORT=tcp://... (a Service's variables) among the settings.
-    assert pod["enableServiceLinks"] is False
+    # Service links would put SPE_EGRESS_PORT=tcp://... (the Service spe-egress's variables) among
+    # the settings of both (the gateway crashed on it in the first real install).
+    for name in ("spe-operator", "spe-egress"):
+        (dep,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
+        assert dep["spec"]["template"]["spec"]["enableServiceLinks"] is False, name
 
 
 def test_unknown_key_is_refused_with_a_suggestion():
