@@ -253,6 +253,7 @@ def test_apply_k_to_a_ready_workspace_then_failover_then_uninstall(install_clust
     # Uninstall: the SPE objects first (the operator releases what they hold), then the install.
     c.kubectl("delete", "workspace", "-n", ns, "ws", "--timeout=180s")
     c.kubectl("delete", "datapermit", "install-demo", "--timeout=180s")
+    c.kubectl("delete", "tools,datasets", "--all", "--timeout=120s")
     c.kubectl("delete", "--ignore-not-found", "-k", str(site), "--timeout=300s", timeout=360)
     hooks = c.get("validatingwebhookconfigurations")["items"] + c.get("mutatingwebhookconfigurations")["items"]
     assert [h["metadata"]["name"] for h in hooks] == [], "the uninstall left a webhook configuration behind"
