@@ -160,6 +160,9 @@ async def run(spe: SpeSettings, *, stop_flag: Any = None, ready_flag: Any = None
             memo=memo,
             stop_flag=stop_flag,
             ready_flag=ready_flag,
+            # Kopf would name itself after the user (getpass), and a container's numeric user
+            # (65532) has no passwd entry: it would fail at start.
+            identity=elector.me if elector else identity(),
         ))
         preflight = asyncio.create_task(_preflight_when_ready(memo, spe, ready_flag, report_at_startup))
         waited = {operator} | ({asyncio.create_task(elector.hold())} if elector else set())
