@@ -22,6 +22,8 @@ NODE = kind_for("v1", "Node")
 WEBHOOKS = kind_for("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration")
 PERMIT = kind_for("spe.ehds.io/v1alpha1", "DataPermit")
 GPU_RESOURCE = "nvidia.com/gpu"
+# Where the API server keeps the Events of a cluster-scoped object (the operator's Namespace).
+EVENTS_NAMESPACE = "default"
 # The base manifests' SPE_AUDIT_CHECKPOINT_CONFIGMAP (a settings file need not repeat it).
 DEFAULT_CHECKPOINT_CONFIGMAP = "spe-audit-checkpoint"
 
@@ -165,16 +167,30 @@ def check_audit_sink(spe: SpeSettings) -> CheckResult:
 
 
 async def check_audit_published(kube: KubeClient, spe: SpeSettings) -> CheckResult:
-    """From outside the operator's pod: its audit trail is being written (a signed checkpoint
-    was published), which it can only do with a writable sink."""
+    """From outside the operator's pod: its trail is written. Either a signed checkpoint was
+    published (a trail publishes one at start once it holds records, every 1,000 records and at
+    shutdown), or the operator's own start-up check found its audit volume writable (the
+    newest audit-sink Event of its Namespace)."""
     name = "audit-sink"
     configmap = spe.audit_checkpoint_configmap or DEFAULT_CHECKPOINT_CONFIGMAP
     try:
         cm = await kube.get_or_none(kind_for("v1", "ConfigMap"), configmap, spe.operator_namespace)
+        events = await kube.list(kind_for("v1", "Event"), EVENTS_NAMESPACE, field_selector=(
+            f"involvedObject.kind=Namespace,involvedObject.name={spe.operator_namespace}"))
     except ApiError as exc:
-        return CheckResult(name, Status.FAIL, f"cannot read the audit checkpoint: {exc}")
-    if not cm or not cm.get("data"):
-        return CheckResult(name, Status.FAIL, f"no audit checkpoint published in {spe.operator_namespace}/"
-                                              f"{configmap}: the operator is not writing its trail",
-                           "check the operator's events (reason PreflightFailed) and its audit volume")
-    return CheckResult(name, Status.OK, f"checkpoint published ({', '.join(sorted(cm['data']))})")
+        return CheckResult(name, Status.FAIL, f"cannot read the audit checkpoint or the operator's events: {exc}")
+    if cm and cm.get("data"):
+        return CheckResult(name, Status.OK, f"checkpoint seq {cm['data'].get('seq')} published in "
+                                            f"{spe.operator_namespace}/{configmap}")
+    mine = sorted((e for e in events if (e.get("message") or "").startswith(name + ":")),
+                  key=lambda e: e.get("lastTimestamp") or e["metadata"].get("creationTimestamp") or "")
+    if mine and mine[-1].get("reason") == "PreflightPassed":
+        return CheckResult(name, Status.OK, f"the operator found its audit volume writable at start "
+                                            f"({mine[-1].get('lastTimestamp')}); no checkpoint published yet")
+    if mine:
+        return CheckResult(name, Status.FAIL, f"the operator reported at start: {mine[-1].get('message')}",
+                           "check the audit volume (PVC spe-operator-audit) and the Secret spe-audit-signing-key")
+    return CheckResult(name, Status.FAIL, f"no audit checkpoint published in {spe.operator_namespace}/"
+                                          f"{configmap} and no start-up report from the operator: it is not "
+                                          "running or not writing its trail",
+                       "check the operator pod: kubectl -n spe-system logs deploy/spe-operator")

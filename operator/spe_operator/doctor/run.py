@@ -17,7 +17,7 @@ from .report import CheckResult, Status, exit_code, verdict
 
 log = logging.getLogger(__name__)
 EVENT = kind_for("v1", "Event")
-EVENTS_NAMESPACE = "default"   # where the API server requires Events of cluster-scoped objects
+EVENTS_NAMESPACE = checks.EVENTS_NAMESPACE   # where the API server keeps Events of cluster-scoped objects
 COMPONENT = "spe-operator-doctor"
 
 
@@ -61,7 +61,7 @@ async def startup_checks(kube: KubeClient, spe: SpeSettings) -> list[CheckResult
     """What the operator checks about itself when it starts (no probe pods: its role may not
     create them; `spe-operator doctor` runs the network check)."""
     return [installation(spe), await checks.check_storage(kube, spe), await checks.check_idp(spe),
-            await checks.check_gpu_labels(kube, spe), checks.check_audit_sink(spe)]
+            checks.check_audit_sink(spe)]   # GPU labels: the operator may not read nodes (the doctor does)
 
 
 def event_for(result: CheckResult, namespace: str, now: datetime.datetime) -> dict:
