@@ -11,14 +11,14 @@
 # Keys hash the inputs (package list, Dockerfile, build context, RECIPE): an unchanged
 # tree builds nothing. buildah's storage is .cache/images/buildah (its layer cache keeps the
 # pinned tools' layer while the project's sources change).
-# Environment: SPE_IMAGES (default "notebook-jupyterlab ingest hub"), SPE_IMAGES_CACHE (archives and
+# Environment: SPE_IMAGES (default "notebook-jupyterlab ingest hub operator egress"), SPE_IMAGES_CACHE (archives and
 # index), SPE_BUILDAH_STORE (buildah's storage, default $SPE_IMAGES_CACHE/buildah; several
 # checkouts may share one: a lock next to it lets one build at a time use it).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 CACHE="${SPE_IMAGES_CACHE:-$ROOT/.cache/images}"
-IMAGES="${SPE_IMAGES:-notebook-jupyterlab ingest hub}"
+IMAGES="${SPE_IMAGES:-notebook-jupyterlab ingest hub operator egress}"
 BASE_PACKAGES="python3,python3-venv,python-is-python3,ca-certificates,tini,tesseract-ocr-eng"
 log() { printf '[images] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -132,6 +132,18 @@ for name in $IMAGES; do
   fi
   entries+=("\"$name\": {\"ref\": \"$ref\", \"archive\": \"$archive\", \"key\": \"$key\"}")
 done
-( IFS=,; printf '{"base": "%s", "images": {%s}}\n' "$COMMON_BASE_REF" "${entries[*]}" ) >"$index.tmp"
+# Keep the entries of images this run did not build whose archives are still there, so that
+# building one image (SPE_IMAGES=operator) leaves the others importable.
+( IFS=,; printf '{"base": "%s", "images": {%s}}\n' "$COMMON_BASE_REF" "${entries[*]}" ) |
+  python3 -c 'import json, os, sys
+new = json.load(sys.stdin)
+try:
+    old = json.load(open(sys.argv[1]))["images"]
+except (OSError, ValueError, KeyError):
+    old = {}
+for name, entry in old.items():
+    if name not in new["images"] and os.path.exists(entry.get("archive", "")):
+        new["images"][name] = entry
+print(json.dumps(new, sort_keys=True))' "$index" >"$index.tmp"
 mv "$index.tmp" "$index"
 log "index: $index"

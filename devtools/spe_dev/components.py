@@ -49,7 +49,9 @@ def _endpoint_args(s: Settings) -> list[str]:
     if s.real_node:
         # Pods of the real node reach the API server through the `kubernetes` Service: its
         # endpoint is the relay on spe-dev's end of the node's veth (same port as the server).
-        return [f"--advertise-address={s.node_plan.outer_ip}"]
+        # The API server reaches Services (an admission webhook's, an aggregated API's) at their
+        # endpoints' pod IPs, which are routed to the node: ClusterIPs exist only inside it.
+        return [f"--advertise-address={s.node_plan.outer_ip}", "--enable-aggregator-routing=true"]
     # Without the real node nothing could reach an advertised address; Endpoints validation
     # refuses loopback ones, so publish no endpoint for the `kubernetes` Service at all.
     return [f"--advertise-address={LOOPBACK}", "--endpoint-reconciler-type=none"]

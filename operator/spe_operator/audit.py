@@ -94,6 +94,22 @@ class AuditHook:
             log.error("audit record %s for %s failed: %s; kept (%d waiting) until the trail takes records",
                       action, target, exc, len(self._backlog))
 
+    async def checkpoint(self) -> Any:
+        """A checkpoint of the trail's tail now (signed, published): the operator takes one at
+        start, so a new trail shows at once that it is written and published."""
+        if self._log is None:
+            return None
+
+        def _take():
+            with self._writing:
+                return self._log.checkpoint()
+
+        cp = await asyncio.to_thread(_take)
+        flush = getattr(self._publisher, "flush", None)
+        if flush is not None:
+            await flush()
+        return cp
+
     def _drain(self) -> None:
         with self._writing:
             while self._backlog:

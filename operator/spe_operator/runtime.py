@@ -127,20 +127,63 @@ async def wait_for_crds(kube: KubeClient, *, timeout: float, interval: float = 0
 
 
 async def run(spe: SpeSettings, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
-    """Run the operator until ``stop_flag`` is set (or forever)."""
+    """Run the operator until ``stop_flag`` is set (or forever).
+
+    With ``leader_election`` it first waits to lead (a follower serves only its health
+    endpoint), and stops with an error if it loses the lease (its pod restarts as a follower)."""
     from . import handlers  # noqa: F401,PLC0415 - registers every handler on REGISTRY
+    from .doctor.run import report_at_startup  # noqa: PLC0415
+    from .health import HealthState, serve  # noqa: PLC0415
+    from .leader import LeaderElector, identity  # noqa: PLC0415
 
     memo = build_memo(spe)
-    await wait_for_crds(memo.kube, timeout=spe.crd_wait_timeout)
+    ready_flag = ready_flag if ready_flag is not None else asyncio.Event()
+    state = HealthState(ready_flag=ready_flag)
+    health = await serve(state, spe.webhook_host, spe.health_port) if spe.health_port else None
+    elector = None
+    try:
+        if spe.leader_election:
+            elector = LeaderElector(memo.kube, spe.operator_namespace, spe.leader_lease_name, identity(),
+                                    spe.leader_lease_seconds)
+            state.elector = elector
+            await elector.acquire()
+        await wait_for_crds(memo.kube, timeout=spe.crd_wait_timeout)
+        operator = asyncio.create_task(kopf.operator(
+            registry=REGISTRY,
+            clusterwide=True,
+            standalone=spe.standalone,
+            memo=memo,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+            # Kopf would name itself after the user (getpass), and a container's numeric user
+            # (65532) has no passwd entry: it would fail at start.
+            identity=elector.me if elector else identity(),
+        ))
+        preflight = asyncio.create_task(_preflight_when_ready(memo, spe, ready_flag, report_at_startup))
+        waited = {operator} | ({asyncio.create_task(elector.hold())} if elector else set())
+        done, pending = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        for task in (*pending, preflight):
+            task.cancel()
+        await asyncio.gather(*pending, preflight, return_exceptions=True)
+        if operator not in done:
+            raise RuntimeError(f"lost the leader Lease {spe.operator_namespace}/{spe.leader_lease_name}: "
+                               "stopping so that only one operator reconciles")
+        operator.result()
+    finally:
+        if elector is not None:
+            await elector.release()
+        if health is not None:
+            await health.cleanup()
 
-    await kopf.operator(
-        registry=REGISTRY,
-        clusterwide=True,
-        standalone=spe.standalone,
-        memo=memo,
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
-    )
+
+async def _preflight_when_ready(memo: kopf.Memo, spe: SpeSettings, ready_flag: Any, report) -> None:
+    """The doctor's in-pod checks once the operator is up, as Events on its namespace."""
+    while not ready_flag.is_set():
+        await asyncio.sleep(0.5)
+    try:
+        await report(memo.kube, spe, memo.get("audit"))
+    except Exception as exc:  # noqa: BLE001 - a report must never stop the operator
+        log.warning("preflight checks could not run: %s", exc)
 
 
 def run_in_thread(spe: SpeSettings, *, timeout: float = 60.0) -> tuple[threading.Thread, threading.Event]:

@@ -6,6 +6,7 @@ command line entry point (or a test fixture builds ``SpeSettings(...)`` directly
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from typing import Any, Literal
@@ -25,6 +26,13 @@ class SpeSettings(BaseModel):
     operator_namespace: str = Field("spe-system", description="Namespace of the operator, hub and egress gateway.")
     standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")
     peering_name: str = Field("spe-operator", description="Kopf peering object name when not standalone.")
+    leader_election: bool = Field(
+        False, description="Several replicas: only the holder of the Lease leader_lease_name runs the reconcilers "
+                           "and the webhook (operator/spe_operator/leader.py).")
+    leader_lease_name: str = Field("spe-operator", description="Lease (in the operator namespace) of the leader election.")
+    leader_lease_seconds: int = Field(15, description="A leader that has not renewed for this long is replaced.")
+    health_port: int | None = Field(
+        None, description="Port of /healthz (liveness) and /readyz (leading and ready) for the kubelet (none: not served).")
 
     # --- framework timeouts (seconds) ---------------------------------------------------------
     watch_server_timeout: int = Field(300, description="Server-side timeout of each watch request.")
@@ -128,6 +136,14 @@ class SpeSettings(BaseModel):
         2.0, description="Seconds between progress reads (the ingest pod's last log line) while a Dataset ingests.")
     dataset_workers: int = Field(4, description="Datasets reconciled concurrently.")
 
+    # --- what the preflight doctor checks the cluster against ----------------------------------
+    idp_issuer_url: str | None = Field(
+        None, description="OIDC issuer of the identity provider (Keycloak realm URL); the doctor checks that its "
+                          "discovery document answers (none: not checked, reported as such).")
+    gpu_models: list[str] = Field(
+        default_factory=list, description="GPU models this cluster offers (values of nvidia.com/gpu.product); the "
+                                          "doctor checks that each has a node carrying the label.")
+
     # --- audit and telemetry ------------------------------------------------------------------
     audit_log_path: str | None = Field(None, description="Path of the hash-chained audit log (none: no audit file).")
     audit_signing_key: str | None = Field(None, description="Ed25519 private key (PEM file) signing audit checkpoints.")
@@ -141,9 +157,27 @@ class SpeSettings(BaseModel):
                           "metrics are exported there (none: nothing is exported).")
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "SpeSettings":
-        """Build settings from ``SPE_<FIELD>`` variables (lists comma-separated), then overrides."""
+    def env_key(cls, field: str) -> str:
+        return ENV_PREFIX + field.upper()
+
+    @classmethod
+    def unknown_keys(cls, environ: dict[str, str]) -> dict[str, str | None]:
+        """``SPE_*`` keys that name no setting -> the closest setting's key (a likely typo) or None."""
+        known = [cls.env_key(name) for name in cls.model_fields]
+        return {key: next(iter(difflib.get_close_matches(key, known, n=1)), None)
+                for key in sorted(environ) if key.startswith(ENV_PREFIX) and key not in known}
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, *, strict: bool = False,
+                 **overrides: Any) -> "SpeSettings":
+        """Build settings from ``SPE_<FIELD>`` variables (lists comma-separated), then overrides.
+
+        ``strict``: refuse any ``SPE_*`` variable that is not a setting (the installed operator's
+        environment is its settings file and nothing else, so an unknown key is a typo or a
+        setting this version does not read; either way it must not be silently ignored)."""
         environ = os.environ if environ is None else environ
+        if strict and (unknown := cls.unknown_keys(dict(environ))):
+            raise UnknownSettingsError(unknown)
         values: dict[str, Any] = {}
         for name, field in cls.model_fields.items():
             raw = environ.get(ENV_PREFIX + name.upper())
@@ -163,3 +197,13 @@ class SpeSettings(BaseModel):
         """Whether the permits' groups are kept in an identity provider."""
         return bool(self.keycloak_url) and self.keycloak_client_secret is not None
 
+
+class UnknownSettingsError(ValueError):
+    """Keys in the settings that this operator does not read."""
+
+    def __init__(self, unknown: dict[str, str | None]):
+        self.unknown = unknown
+        parts = [f"{key} (did you mean {hint}?)" if hint else key for key, hint in unknown.items()]
+        super().__init__("the settings carry keys this operator does not read: " + ", ".join(parts)
+                         + "; remove them or correct their names (the settings are the fields of "
+                           "spe_operator.settings.SpeSettings, as SPE_<FIELD>)")

@@ -15,6 +15,7 @@ from .manifests import MANIFESTS, OVERLAYS, kustomize, load_yaml
 pytestmark = pytest.mark.permits
 
 CONFIG = "spe-operator-config"
+EGRESS_CONFIG = "spe-egress-config"
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +28,25 @@ def _key(doc):
 
 
 def _without_config(docs):
-    """Everything but the ConfigMap's data, with the generated (hashed) name normalised."""
-    generated = _config_map(docs)["metadata"]["name"]
+    """Everything but the settings (the ConfigMaps' data, the storage class the settings file
+    names on the PVCs), with the generated (hashed) names normalised."""
+    generated = {_config_map(docs, name)["metadata"]["name"]: name for name in (CONFIG, EGRESS_CONFIG)}
     out = {}
     for doc in docs:
-        doc = json.loads(json.dumps(doc).replace(generated, CONFIG))
-        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == CONFIG:
+        text = json.dumps(doc)
+        for hashed, name in generated.items():
+            text = text.replace(hashed, name)
+        doc = json.loads(text)
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] in (CONFIG, EGRESS_CONFIG):
             doc = {**doc, "data": None}
+        if doc["kind"] == "PersistentVolumeClaim":
+            doc["spec"].pop("storageClassName", None)
         out[_key(doc)] = doc
     return out
 
 
-def _config_map(docs):
-    (cm,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith(CONFIG)]
+def _config_map(docs, name=CONFIG):
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith(name)]
     return cm
 
 
