@@ -19,9 +19,9 @@ from typing import Any
 
 from spe_api import Dataset, DatasetPhase
 from spe_kube import ApiError, KubeClient, kind_for
+from spe_kube.events import NORMAL, WARNING, post_event
 
 from ..settings import SpeSettings
-from ..workspaces.events import post_event
 from . import builders, names as n
 from .report import Observed, Verdict, build_status, job_outcome, parse_summary, status_patch, terminated, verdict
 
@@ -291,7 +291,7 @@ class DatasetController:
         return False
 
     async def _announce(self, ds: Dataset, body: dict[str, Any], v: Verdict) -> None:
-        await post_event(self.kube, body, type_="Warning" if v.phase == DatasetPhase.FAILED else "Normal",
+        await post_event(self.kube, body, type_=WARNING if v.phase == DatasetPhase.FAILED else NORMAL,
                          reason=f"Dataset{v.phase.value}", message=v.message)
         if self.audit is not None and v.phase in (DatasetPhase.READY, DatasetPhase.FAILED, DatasetPhase.QUARANTINED):
             await self.audit.record("dataset.ingested", target=f"dataset/{ds.name}", dataset=ds.name,
