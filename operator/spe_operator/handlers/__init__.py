@@ -4,6 +4,7 @@ Each area adds one import below; the handler modules stay thin (load, build, app
 """
 
 from ..admission import handlers as admission  # noqa: F401,E402 - the validating webhooks
+from ..admission import serving as admission_serving  # noqa: F401,E402 - their certificate and configuration
 from . import permits  # noqa: F401,E402 - the DataPermit reconciler
 from . import workspaces  # noqa: F401,E402 - the Workspace reconciler
 from . import tools  # noqa: F401,E402 - Tool catalogue status
