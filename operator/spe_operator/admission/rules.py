@@ -9,13 +9,14 @@ Rules that one object can check alone live in the CRD schema (CEL), not here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from spe_api import (DataPermit, DataPermitPhase, MemberRole, OutputReview, Reason, Tool, ToolPhase, Workspace,
                      format_quantity, parse_quantity)
 
+from ..holdings import Holdings
 from . import messages as msg
 
 
@@ -83,36 +84,6 @@ def tool_denial(ws: Workspace, tool: Tool | None, available: Iterable[str] = ())
 
 
 # --- ceilings -------------------------------------------------------------------------------
-
-@dataclass
-class Holdings:
-    """What a permit's other workspaces hold: compute while running, storage always."""
-
-    cpu: Decimal = Decimal(0)
-    memory: Decimal = Decimal(0)
-    storage: Decimal = Decimal(0)
-    gpus: dict[str, int] = field(default_factory=dict)
-    running: list[str] = field(default_factory=list)
-    count: int = 0
-
-    @classmethod
-    def of(cls, workspaces: Iterable[Workspace], permit: str, *, exclude: str | None = None) -> "Holdings":
-        held = cls()
-        for ws in workspaces:
-            if ws.spec.permit != permit or ws.name == exclude or ws.metadata.deletion_timestamp is not None:
-                continue
-            held.count += 1
-            held.storage += 2 * parse_quantity(ws.spec.storage.size)
-            if not ws.spec.running:
-                continue
-            held.running.append(ws.name)
-            held.cpu += parse_quantity(ws.spec.resources.cpu)
-            held.memory += parse_quantity(ws.spec.resources.memory)
-            if ws.spec.resources.gpus:
-                model = ws.spec.resources.gpus.model
-                held.gpus[model] = held.gpus.get(model, 0) + ws.spec.resources.gpus.count
-        return held
-
 
 def _holders(held: Holdings) -> str:
     return f" ({', '.join(sorted(held.running))})" if held.running else ""

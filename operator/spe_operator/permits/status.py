@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from spe_api import (Allocation, ConditionType, DataPermit, DataPermitPhase, DataPermitStatus, GpuAllocation,
-                     Message, Reason, Workspace, WorkspaceGpuHours, format_quantity, get_condition, parse_quantity,
-                     set_condition)
+from spe_api import (Allocation, ConditionType, DataPermit, DataPermitPhase, DataPermitStatus, Message, Reason,
+                     Workspace, WorkspaceGpuHours, get_condition, set_condition)
 from spe_api.datapermit import MAX_GPU_LEDGER
 from spe_api.reasons import permit_phase_reason
 
+from ..holdings import Holdings
 from .phase import PhaseInfo
 
 MAX_LISTED_WORKSPACES = 100  # status.workspaces maxItems
@@ -40,21 +39,7 @@ class Transition:
 
 def allocation_of(workspaces: list[Workspace]) -> Allocation:
     """What the workspaces hold: compute while running, storage (home + outputs) always."""
-    cpu = memory = storage = Decimal(0)
-    gpus: dict[str, int] = {}
-    for ws in workspaces:
-        if ws.metadata.deletion_timestamp is not None:
-            continue
-        storage += 2 * parse_quantity(ws.spec.storage.size)
-        if not ws.spec.running:
-            continue
-        cpu += parse_quantity(ws.spec.resources.cpu)
-        memory += parse_quantity(ws.spec.resources.memory)
-        if ws.spec.resources.gpus:
-            gpus[ws.spec.resources.gpus.model] = gpus.get(ws.spec.resources.gpus.model, 0) + ws.spec.resources.gpus.count
-    return Allocation(cpu=format_quantity(cpu), memory=format_quantity(memory, "bytes"),
-                      storage=format_quantity(storage, "bytes"),
-                      gpus=[GpuAllocation(model=m, count=n) for m, n in sorted(gpus.items())])
+    return Holdings.of(workspaces).allocation()
 
 
 def gpu_ledger(recorded: list[WorkspaceGpuHours], workspaces: list[Workspace]) -> list[WorkspaceGpuHours]:
