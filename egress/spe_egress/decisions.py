@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .identity import same_subject, subject_key
+from spe_api.subjects import same_subject, subject_key
 
 VOTES = ("approve", "changes", "reject")
 VISIBILITIES = ("private", "public")

@@ -29,10 +29,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+from spe_api.subjects import same_subject, subject_in
+
 from . import audit as act
 from . import checks_adapter, decisions, lifecycle
 from .audit import Auditor
-from .identity import same_subject, subject_in
 from .lifecycle import Phase
 from .quarantine import Quarantine
 from .records import Problem, Upload, event, label_value, move, parse_iso, status_checks, current_files

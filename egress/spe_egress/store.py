@@ -17,9 +17,9 @@ from typing import Protocol
 
 from spe_api import ExportPolicy as PermitExportPolicy
 from spe_api import permit_namespace
+from spe_api.subjects import subject_in
 
 from .checks_adapter import Thresholds
-from .identity import subject_in
 
 API_VERSION = "spe.ehds.io/v1alpha1"
 LABEL_PERMIT = "spe.ehds.io/permit"

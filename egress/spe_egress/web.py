@@ -11,9 +11,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from spe_api.subjects import same_subject
+
 from . import audit as act
 from . import render
-from .identity import same_subject
 from .oidc import OIDCError
 from .records import Problem, current_files
 

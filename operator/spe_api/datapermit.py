@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field
 from .common import (AGE_COLUMN, Amount, CustomResource, DNS1123Label, DNS1123Subdomain, GpuModel, PrinterColumn, Quantity,
                      SpeModel, Status, Subject, cel, immutable, name_is_dns1123_label, name_not_reserved, nested,
                      unique_items, utc, validations)
+from .subjects import same_subject
 
 # The permit's namespace is "spe-<name>" and a namespace name is a DNS-1123 label (63 characters).
 PERMIT_NAMESPACE_PREFIX = "spe-"
@@ -319,7 +320,7 @@ class DataPermit(CustomResource):
         return DataPermitPhase.ACTIVE
 
     def member(self, subject: str) -> PermitMember | None:
-        return next((m for m in self.spec.members if m.subject == subject), None)
+        return next((m for m in self.spec.members if same_subject(m.subject, subject)), None)
 
     @property
     def target_namespace(self) -> str:

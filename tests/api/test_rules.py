@@ -193,3 +193,15 @@ def test_a_permit_being_deleted_frees_its_id():
                                             metadata__deletionTimestamp="2026-11-21T10:00:00Z"))
     assert rules.check_data_permit(permit(), old=None, existing_datasets=["prostate-mr", "lung-ct"],
                                    other_permits=[leaving]) is None
+
+
+def test_a_workspace_member_is_the_permits_whatever_the_case_of_the_name():
+    permit = DataPermit.from_manifest(example("permit"))
+    first = permit.spec.members[0].subject
+    ws = Workspace.from_manifest(edit(example("workspace"), spec__members=[first.upper()],
+                                      spec__datasets=list(permit.spec.datasets)[:1]))
+    assert rules.membership_denial(ws, permit) is None
+    assert permit.member(first.upper()) is not None
+    stranger = Workspace.from_manifest(edit(example("workspace"), spec__members=["someone-else"],
+                                            spec__datasets=list(permit.spec.datasets)[:1]))
+    assert rules.membership_denial(stranger, permit).reason == "MemberNotInPermit"

@@ -3,12 +3,10 @@ differs; both carry what either role needs (same RBAC, the federation namespace)
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from spe_operator.settings import SpeSettings
-from tests.permits.manifests import MANIFESTS, OVERLAYS, kustomize
+from tests.permits.manifests import MANIFESTS, OVERLAYS, kustomize, without_configuration
 
 pytestmark = pytest.mark.federation
 
@@ -25,19 +23,8 @@ def _config(docs):
     return cm
 
 
-def _normalised(docs):
-    name = _config(docs)["metadata"]["name"]
-    out = []
-    for d in docs:
-        d = json.loads(json.dumps(d).replace(name, CONFIG))
-        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == CONFIG:
-            d["data"] = None
-        out.append(d)
-    return sorted(out, key=lambda d: (d["kind"], d["metadata"].get("namespace") or "", d["metadata"]["name"]))
-
-
 def test_roles_differ_only_in_configuration(rendered):
-    assert _normalised(rendered["central"]) == _normalised(rendered["node"])
+    assert without_configuration(rendered["central"]) == without_configuration(rendered["node"])
     roles = {o: SpeSettings.from_env(_config(rendered[o])["data"]).federation_role for o in OVERLAYS}
     assert roles == {"central": "central", "node": "node"}
     differing = {k for k in set(_config(rendered["central"])["data"]) | set(_config(rendered["node"])["data"])

@@ -71,8 +71,10 @@ def test_settings_reach_every_place_that_needs_them(rendered, overlay):
     claims = {d["metadata"]["name"]: d["spec"].get("storageClassName") for d in docs
               if d["kind"] == "PersistentVolumeClaim"}
     assert claims == {"spe-operator-audit": settings["SPE_DEFAULT_STORAGE_CLASS"],
-                      "spe-egress-quarantine": settings["SPE_DEFAULT_STORAGE_CLASS"]}
+                      "spe-egress-quarantine": settings["SPE_DEFAULT_STORAGE_CLASS"],
+                      "spe-hub-data": settings["SPE_DEFAULT_STORAGE_CLASS"]}
     assert _keys(docs, "spe-egress-config")["SPE_EGRESS_OIDC_ISSUER"] == settings["SPE_IDP_ISSUER_URL"]
+    assert _keys(docs, "spe-hub-config")["SPE_HUB_OIDC_ISSUER"] == settings["SPE_IDP_ISSUER_URL"]
     (dep,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "spe-operator"]
     pod = dep["spec"]["template"]["spec"]
     assert "--strict-settings" in pod["containers"][0]["args"]
@@ -88,8 +90,9 @@ def test_unknown_key_is_refused_with_a_suggestion():
         SpeSettings.from_env({"SPE_DEFAULT_STORAGE_CLAS": "x", "SPE_FEDERATION_ROLE": "node"}, strict=True)
     assert err.value.unknown == {"SPE_DEFAULT_STORAGE_CLAS": "SPE_DEFAULT_STORAGE_CLASS"}
     assert "did you mean SPE_DEFAULT_STORAGE_CLASS" in str(err.value)
-    # Not strict (a developer's shell full of SPE_DEV_*): read what is known, as before.
-    assert SpeSettings.from_env({"SPE_DEV_HOME": "/x"}).federation_role == "node"
+    # Not strict (a developer's shell full of SPE_DEV_*): read what is known, as before; no
+    # federation role set: a stand-alone SPE.
+    assert SpeSettings.from_env({"SPE_DEV_HOME": "/x"}).federation_role == "none"
 
 
 def test_an_invalid_tier_is_refused():

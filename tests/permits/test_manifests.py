@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -10,12 +9,11 @@ from spe_api.crdgen import rendered_crds
 from spe_operator.permits.rbac import permit_cluster_roles, render_permit_roles_manifest
 from spe_operator.settings import SpeSettings
 
-from .manifests import MANIFESTS, OVERLAYS, kustomize, load_yaml
+from .manifests import MANIFESTS, OVERLAYS, kustomize, load_yaml, without_configuration
 
 pytestmark = pytest.mark.permits
 
 CONFIG = "spe-operator-config"
-EGRESS_CONFIG = "spe-egress-config"
 
 
 @pytest.fixture(scope="module")
@@ -25,24 +23,6 @@ def rendered():
 
 def _key(doc):
     return (doc["kind"], doc["metadata"].get("namespace"), doc["metadata"]["name"])
-
-
-def _without_config(docs):
-    """Everything but the settings (the ConfigMaps' data, the storage class the settings file
-    names on the PVCs), with the generated (hashed) names normalised."""
-    generated = {_config_map(docs, name)["metadata"]["name"]: name for name in (CONFIG, EGRESS_CONFIG)}
-    out = {}
-    for doc in docs:
-        text = json.dumps(doc)
-        for hashed, name in generated.items():
-            text = text.replace(hashed, name)
-        doc = json.loads(text)
-        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] in (CONFIG, EGRESS_CONFIG):
-            doc = {**doc, "data": None}
-        if doc["kind"] == "PersistentVolumeClaim":
-            doc["spec"].pop("storageClassName", None)
-        out[_key(doc)] = doc
-    return out
 
 
 def _config_map(docs, name=CONFIG):
@@ -55,7 +35,7 @@ def _config(docs):
 
 
 def test_overlays_differ_only_in_configuration(rendered):
-    central, node = (_without_config(rendered[o]) for o in OVERLAYS)
+    central, node = (without_configuration(rendered[o]) for o in OVERLAYS)
     assert central == node
     assert _config(rendered["central"]) != _config(rendered["node"])
 

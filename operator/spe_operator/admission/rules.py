@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from spe_api import (DataPermit, DataPermitPhase, MemberRole, OutputReview, Reason, Tool, ToolPhase, Workspace,
                      format_quantity, parse_quantity)
+from spe_api.subjects import subject_in
 
 from ..holdings import Holdings
 from . import messages as msg
@@ -56,9 +57,9 @@ def permit_active_denial(ws: Workspace, permit: DataPermit, now: datetime) -> De
 
 def membership_denial(ws: Workspace, permit: DataPermit) -> Denial | None:
     """The workspace's members and datasets are within the permit."""
-    subjects = {m.subject for m in permit.spec.members}
+    subjects = [m.subject for m in permit.spec.members]
     for subject in ws.spec.members:
-        if subject not in subjects:
+        if not subject_in(subject, subjects):
             return Denial(Reason.MEMBER_NOT_IN_PERMIT, msg.MEMBER_NOT_IN_PERMIT.format(
                 subject=subject, permit=permit.name))
     granted = permit.spec.datasets

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from spe_api import DataPermit, DataPermitPhase, Workspace
 from spe_api.hubserver import hub_server_name
+from spe_api.subjects import subject_key
 from spe_kube import KubeClient
 
 PERMIT = ("spe.ehds.io/v1alpha1", "DataPermit")
@@ -45,18 +46,19 @@ class WorkspaceEntry:
 
 
 def identities(username: str, auth_state: dict[str, Any] | None = None) -> frozenset[str]:
-    """Every subject a permit may name this person by (lower case): username, login e-mail."""
-    out = {username.lower()}
+    """Every subject a permit may name this person by (as compared: spe_api.subjects.subject_key):
+    username, login e-mail."""
+    out = {subject_key(username)}
     user = (auth_state or {}).get("oauth_user") or {}
     for key in ("preferred_username", "email"):
         value = user.get(key)
         if isinstance(value, str) and value:
-            out.add(value.lower())
+            out.add(subject_key(value))
     return frozenset(out)
 
 
 def _names(subjects: Iterable[str], who: frozenset[str]) -> bool:
-    return any(s.lower() in who for s in subjects)
+    return any(subject_key(s) in who for s in subjects)
 
 
 def permits_naming(permits: Iterable[DataPermit], who: frozenset[str]) -> list[DataPermit]:

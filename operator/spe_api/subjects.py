@@ -7,7 +7,8 @@ JupyterHub gets from the same realm). The researcher API learns it from the hub
 (``preferred_username``, never the opaque ``sub``, which is a different name for the same
 person). Keycloak keeps user names lower case and JupyterHub lower-cases its own, so every
 comparison goes through :func:`subject_key` (trimmed, case-folded): "Rita" and "rita" are one
-person, whichever system spelled the name.
+person, whichever system spelled the name -- in the admission webhook, the permit model, the
+hub's listing and the gateway alike.
 """
 
 from __future__ import annotations
