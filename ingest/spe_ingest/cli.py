@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -175,7 +176,15 @@ def _cmd_verify(args) -> int:
     return EXIT_OK
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (a deleted or evicted ingest pod, a drained node) interrupts like Ctrl-C: as a
+    # container's process 1 the command would otherwise ignore it and run on until SIGKILL.
+    # The journal makes the interrupted run resumable; exit 1 lets the Job retry it.
+    signal.signal(signal.SIGTERM, _interrupt)
     args = build_parser().parse_args(argv)
     commands = {"run": _cmd_run, "verify": _cmd_verify, "pseudonyms": _cmd_pseudonyms}
     try:

@@ -189,3 +189,30 @@ def test_raw_32_byte_keys(tmp_path, tree, key_file):
     bad.write_bytes(b"not a key")
     assert ingest(tree, tmp_path / "d4", key_file, "--signing-key", bad) == 2
     assert run_cli("verify", tmp_path / "missing") == 2
+
+
+def test_sigterm_interrupts_a_run_which_then_resumes(tmp_path, ct_bytes, key_file):
+    """A deleted ingest pod: SIGTERM stops the run at once (exit 1), never lets it run on as
+    process 1 of its container until SIGKILL; the same command then resumes and completes."""
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    simple_tree(src, ct_bytes, patients=60, per_patient=10)
+    args = SPE + [str(a) for a in _base(src, dst, key_file)] + ["--workers", "1"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = dst / ".spe-ingest" / "journal.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and \
+            not (journal.exists() and journal.stat().st_size > 200):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted: use a larger source"
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and time.monotonic() - t0 < 10, (proc.returncode, err)
+    assert "interrupted" in err
+    assert not (dst / "manifest.json").exists()
+    resumed = _cmd(*_base(src, dst, key_file))
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(list((dst / "data").rglob("*.dcm"))) == 600
