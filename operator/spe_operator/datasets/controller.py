@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from spe_api import Dataset, DatasetPhase
+from spe_api.datapermit import PERMIT_NAMESPACE_PREFIX
 from spe_kube import ApiError, KubeClient, kind_for
 from spe_kube.events import NORMAL, WARNING, post_event
 
@@ -278,15 +279,15 @@ class DatasetController:
 
     async def _mounted(self, dataset: str) -> bool:
         """Whether a running pod of a permit namespace mounts the dataset (its label, or a claim
-        of the dataset's per-namespace form ``ds-<dataset>``)."""
+        of the dataset's per-namespace form ``ds.<dataset>.r<revision>``)."""
         for pod in await self.kube.list(POD, field_selector="status.phase!=Succeeded,status.phase!=Failed"):
             md = pod["metadata"]
-            if not md.get("namespace", "").startswith(self.settings.namespace_prefix) or md["namespace"] == self.ns:
+            if not md.get("namespace", "").startswith(PERMIT_NAMESPACE_PREFIX) or md["namespace"] == self.ns:
                 continue
             if _labels(pod).get(n.LABEL_DATASET) == dataset:
                 return True
             for vol in (pod.get("spec") or {}).get("volumes") or []:
-                if (vol.get("persistentVolumeClaim") or {}).get("claimName") == f"ds-{dataset}":
+                if (vol.get("persistentVolumeClaim") or {}).get("claimName", "").startswith(f"ds.{dataset}.r"):
                     return True
         return False
 
