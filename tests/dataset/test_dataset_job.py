@@ -16,7 +16,8 @@ from .conftest import DATASETS, LOCAL_PATH_DISK, OPERATOR_NS, wait_for
 from .fscrypt import on_disk
 from .sourcedata import SourceSpec
 
-pytestmark = pytest.mark.dataset
+# Real ingest Jobs on the real node: their own waits (420-600 s) bound them, not the suite's 300 s.
+pytestmark = [pytest.mark.dataset, pytest.mark.timeout(900)]
 
 
 def test_dataset_becomes_ready_with_the_right_counts(dataset_env, cluster):
