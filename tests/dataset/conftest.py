@@ -33,6 +33,7 @@ from spe_dev.api import HttpError
 from spe_dev.settings import REAL_NODE_NAME
 from tests.fixtures.operator import _SESSION, TEST_STORAGE_CLASS, running_operator, test_settings
 from tests.node.conftest import TOLERATION, node_env, node_namespace, real_node  # noqa: F401 - fixtures
+from tests.node.conftest import wait_for as node_wait_for
 
 from .fscrypt import encrypted_directory
 from .sourcedata import SourceSpec, signing_key_pem, write_source
@@ -49,14 +50,8 @@ LOCAL_PATH_DISK: list[Path] = []  # the encrypted file system's backing image, w
 
 
 def wait_for(what: str, probe, timeout: float = 180, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last})")
+    """The node tests' wait_for, with the longer defaults of ingest Jobs."""
+    return node_wait_for(what, probe, timeout=timeout, interval=interval)
 
 
 def local_path_objects(root: Path, helper_image: str) -> list[dict[str, Any]]:

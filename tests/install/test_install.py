@@ -29,6 +29,7 @@ import yaml
 from spe_dev.cluster import effective_settings
 from spe_dev.nodeconf import NODE_TAINT, NodeLayout
 from spe_dev.settings import REAL_NODE_NAME, Settings
+from tests.node.conftest import wait_for as node_wait_for
 from tests.fixtures.storage import STORAGE_CLASS, LoopbackProvisioner
 from tests.workspace import factories as f
 
@@ -130,14 +131,7 @@ def make_site(c: InstallCluster, directory: Path) -> Path:
 
 
 def wait_for(what: str, probe, timeout: float, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last})")
+    return node_wait_for(what, probe, timeout=timeout, interval=interval)
 
 
 def _ready(pod: dict) -> bool:
