@@ -41,6 +41,10 @@ class SpeSettings(BaseModel):
     connect_timeout: float = Field(10.0, description="TCP/TLS connect timeout to the API server.")
     crd_wait_timeout: float = Field(300.0, description="How long start-up waits for the SPE CRDs to be served.")
     reconcile_interval: float = Field(60.0, description="Period of the level-based re-reconcile timer.")
+    children_resync_interval: float = Field(
+        600.0, description="A permit's unchanged children are re-applied at least this often. Edits and deletions of "
+                           "a child reach the permit at once through the watch on its kind; this safety net covers "
+                           "only events a broken watch missed, so it need not run with every reconcile.")
     max_workers: int = Field(20, description="Kopf's limit of concurrently running sync handlers.")
 
     # --- admission webhook --------------------------------------------------------------------
