@@ -23,6 +23,7 @@ from spe_kube import ApiError, KubeClient, kind_for
 from spe_kube.events import NORMAL, WARNING, post_event
 
 from ..settings import SpeSettings
+from ..workqueue import KeyedQueue
 from . import builders, names as n
 from .report import Observed, Verdict, build_status, job_outcome, parse_summary, status_patch, terminated, verdict
 
@@ -41,10 +42,7 @@ class DatasetController:
     def __init__(self, kube: KubeClient, settings: SpeSettings, audit: Any = None):
         self.kube, self.settings, self.audit = kube, settings, audit
         self.ns = settings.operator_namespace
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
-        self._busy: set[str] = set()
-        self._again: set[str] = set()
+        self._queue: KeyedQueue[str] = KeyedQueue()
         self._active: set[str] = set()  # datasets whose ingest runs: polled for progress
         self._tasks: list[asyncio.Task] = []
 
@@ -62,17 +60,11 @@ class DatasetController:
     def enqueue(self, name: str) -> None:
         if not name:
             return
-        if name in self._busy:
-            self._again.add(name)
-        elif name not in self._queued:
-            self._queued.add(name)
-            self._queue.put_nowait(name)
+        self._queue.put(name)
 
     async def _worker(self) -> None:
         while True:
             name = await self._queue.get()
-            self._queued.discard(name)
-            self._busy.add(name)
             try:
                 await self.reconcile(name)
             except asyncio.CancelledError:
@@ -81,10 +73,7 @@ class DatasetController:
                 log.exception("dataset %s: reconcile failed; retrying", name)
                 self._active.add(name)
             finally:
-                self._busy.discard(name)
-                if name in self._again:
-                    self._again.discard(name)
-                    self.enqueue(name)
+                self._queue.done(name)
 
     async def _ticker(self) -> None:
         """Progress while ingests run; everything, now and then (level-based safety net)."""

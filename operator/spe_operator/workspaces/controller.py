@@ -38,6 +38,7 @@ from ..federation.lease import effective_permit, is_mirrored
 from ..permits.network import build_network_policies
 from ..permits.quota import QUOTA_NAME
 from ..settings import SpeSettings
+from ..workqueue import KeyedQueue, backoff
 from . import checks, names
 from .datasets import evaluate_datasets, select_dataset_claim, volume_bound_to
 from .desired import desired_children
@@ -94,11 +95,7 @@ class WorkspaceController:
         self.settings = settings
         self.audit = audit or AuditHook(None)
         self.world = world or World(annotations=(names.ANNOTATION_LAST_ACTIVITY, names.ANNOTATION_STOP_REASON))
-        self._queue: asyncio.Queue[Key] = asyncio.Queue()
-        self._queued: set[Key] = set()
-        self._active: set[Key] = set()
-        self._dirty: set[Key] = set()
-        self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._queue: KeyedQueue[Key] = KeyedQueue()
         self._failures: dict[Key, int] = {}
         self._applied: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._sources: dict[tuple[str, str], tuple[dict[str, Any] | None, str]] = {}
@@ -127,9 +124,7 @@ class WorkspaceController:
         self._tasks.append(asyncio.create_task(self._resync(), name="workspace-resync"))
 
     async def stop(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        self._queue.cancel_timers()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -156,26 +151,13 @@ class WorkspaceController:
         self.enqueue_all(self.world.put_dataset_claim(obj, deleted=type_ == "DELETED"))
 
     def enqueue(self, key: Key) -> None:
-        if key in self._active:
-            self._dirty.add(key)
-        elif key not in self._queued:
-            self._queued.add(key)
-            self._queue.put_nowait(key)
+        self._queue.put(key)
 
     def enqueue_all(self, keys) -> None:
-        for key in keys:
-            self.enqueue(key)
+        self._queue.put_all(keys)
 
     def enqueue_after(self, key: Key, seconds: float) -> None:
-        old = self._timers.pop(key, None)
-        if old is not None:
-            old.cancel()
-        loop = asyncio.get_running_loop()
-        self._timers[key] = loop.call_later(max(0.0, seconds), self._fire, key)
-
-    def _fire(self, key: Key) -> None:
-        self._timers.pop(key, None)
-        self.enqueue(key)
+        self._queue.put_after(key, seconds)
 
     async def _open_when_listed(self, watches: list[ChildWatch]) -> None:
         await asyncio.gather(*(w.listed.wait() for w in watches))
@@ -185,8 +167,6 @@ class WorkspaceController:
         await self._listed.wait()
         while True:
             key = await self._queue.get()
-            self._queued.discard(key)
-            self._active.add(key)
             started = time.monotonic()
             try:
                 await self.reconcile(key)
@@ -198,15 +178,12 @@ class WorkspaceController:
                 raise
             except Exception as exc:  # noqa: BLE001 - one workspace must not stop the others
                 n = self._failures[key] = self._failures.get(key, 0) + 1
-                delay = min(MAX_BACKOFF, 0.5 * 2 ** (n - 1))
+                delay = backoff(n, MAX_BACKOFF)
                 log.warning("reconcile of workspace %s/%s failed (attempt %d, retry in %.1fs): %s",
                             *key, n, delay, exc, exc_info=not isinstance(exc, (ApiError, OSError)))
                 self.enqueue_after(key, delay)
             finally:
-                self._active.discard(key)
-                if key in self._dirty:
-                    self._dirty.discard(key)
-                    self.enqueue(key)
+                self._queue.done(key)
 
     async def _resync(self) -> None:
         """Level-based safety net: every workspace is reconciled once per interval (cheap when
@@ -222,9 +199,7 @@ class WorkspaceController:
         entry = self.world.workspaces.get(key)
         if entry is None or entry.model is None or entry.model.metadata.deletion_timestamp is not None:
             # Gone (or going): its children go with it through their owner references.
-            timer = self._timers.pop(key, None)
-            if timer is not None:
-                timer.cancel()
+            self._queue.cancel_timer(key)
             return
         ws, body = entry.model, entry.body
         settings, world = self.settings, self.world
@@ -520,9 +495,7 @@ class WorkspaceController:
         if candidates:
             self.enqueue_after(key, (min(candidates) - now).total_seconds() + DEADLINE_SLACK)
         else:
-            timer = self._timers.pop(key, None)
-            if timer is not None:
-                timer.cancel()
+            self._queue.cancel_timer(key)
 
 
 def stop_why(stop_reason: str | None, gates) -> str:
