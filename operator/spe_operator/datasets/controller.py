@@ -19,6 +19,7 @@ from typing import Any
 
 from spe_api import Dataset, DatasetPhase
 from spe_api.datapermit import PERMIT_NAMESPACE_PREFIX
+from spe_api.reasons import DatasetMessage, DatasetReason
 from spe_kube import ApiError, KubeClient, kind_for
 from spe_kube.events import NORMAL, WARNING, post_event
 
@@ -144,26 +145,26 @@ class DatasetController:
         """A setting or spec field that stops the ingest before anything is created."""
         s, spec = self.settings, ds.spec
         if spec.source.claim_namespace != self.ns:
-            return DatasetPhase.FAILED, n.DatasetMessage.SOURCE_NAMESPACE.format(
+            return DatasetPhase.FAILED, DatasetMessage.SOURCE_NAMESPACE.format(
                 namespace=spec.source.claim_namespace, operator=self.ns)
         for field, ref in (("pseudonymisation.keySecret", spec.pseudonymisation.key_secret),
                            ("signingKeySecret", spec.signing_key_secret)):
             if ref.namespace not in (None, self.ns):
-                return DatasetPhase.FAILED, n.DatasetMessage.SECRET_NAMESPACE.format(
+                return DatasetPhase.FAILED, DatasetMessage.SECRET_NAMESPACE.format(
                     field=field, namespace=ref.namespace, operator=self.ns)
         unsupported = sorted(o.value for o in spec.anonymisation.options if o.value in n.UNSUPPORTED_OPTIONS)
         if unsupported:
-            return DatasetPhase.FAILED, n.DatasetMessage.UNSUPPORTED_OPTION.format(options=", ".join(unsupported))
+            return DatasetPhase.FAILED, DatasetMessage.UNSUPPORTED_OPTION.format(options=", ".join(unsupported))
         cls = spec.storage.storage_class_name or s.default_storage_class
         classes = ", ".join(s.encrypted_storage_classes) or "none configured"
         if not cls:
-            return DatasetPhase.FAILED, n.DatasetMessage.NO_STORAGE_CLASS.format(classes=classes)
+            return DatasetPhase.FAILED, DatasetMessage.NO_STORAGE_CLASS.format(classes=classes)
         if cls not in s.encrypted_storage_classes and not s.allow_unencrypted_storage:
-            return DatasetPhase.FAILED, n.DatasetMessage.NOT_ENCRYPTED.format(cls=cls, classes=classes)
+            return DatasetPhase.FAILED, DatasetMessage.NOT_ENCRYPTED.format(cls=cls, classes=classes)
         if not s.ingest_image:
-            return DatasetPhase.PENDING, n.DatasetMessage.NO_INGEST_IMAGE
+            return DatasetPhase.PENDING, DatasetMessage.NO_INGEST_IMAGE
         if await self.kube.get_or_none(PVC, spec.source.claim_name, self.ns) is None:
-            return DatasetPhase.PENDING, n.DatasetMessage.SOURCE_MISSING.format(
+            return DatasetPhase.PENDING, DatasetMessage.SOURCE_MISSING.format(
                 namespace=self.ns, claim=spec.source.claim_name)
         return None
 
@@ -286,7 +287,7 @@ class DatasetController:
         if self.audit is not None and v.phase in (DatasetPhase.READY, DatasetPhase.FAILED, DatasetPhase.QUARANTINED):
             await self.audit.record("dataset.ingested", target=f"dataset/{ds.name}", dataset=ds.name,
                                     outcome="success" if v.phase == DatasetPhase.READY else
-                                    "denied" if v.reason == n.DatasetReason.K_REFUSED else "failure",
+                                    "denied" if v.reason == DatasetReason.K_REFUSED else "failure",
                                     details={"phase": v.phase.value, "reason": v.reason, "revision": ds.generation,
                                              "manifestDigest": (v.summary or {}).get("manifestDigest")})
 

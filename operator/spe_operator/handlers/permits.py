@@ -307,7 +307,8 @@ async def _explain_stops(kube: KubeClient, audit: AuditHook, permit: DataPermit,
     if stopped:
         names = ", ".join(sorted(ws.name for ws in stopped))
         await post_event(kube, _permit_ref(permit), type_=WARNING, reason=info.reason,
-                         message=f"Stopped {len(stopped)} workspace(s) in {stopped[0].namespace}: {names}. {info.message}")
+                         message=Message.PERMIT_STOPPED_WORKSPACES.format(
+                             count=len(stopped), namespace=stopped[0].namespace, names=names, detail=info.message))
 
 
 def _ws_reason(info: PhaseInfo) -> str:

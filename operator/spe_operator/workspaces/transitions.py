@@ -72,7 +72,7 @@ async def announce(kube: KubeClient, ws: Workspace, body: dict[str, Any], new, g
         return
     if phase == WorkspacePhase.RUNNING:
         gpus = f" with {ws.gpu_count} x {ws.gpu_model}" if ws.gpu_count else ""
-        await post_event(kube, body, type_=NORMAL, reason="Started",
+        await post_event(kube, body, type_=NORMAL, reason=Reason.STARTED,
                          message=M.EVENT_STARTED.format(node=new.node, gpus=gpus, url=new.url), now=now)
     elif phase == WorkspacePhase.STOPPED and old_phase is not None:
         await post_event(kube, body, type_=NORMAL, reason=Reason.STOPPED,
