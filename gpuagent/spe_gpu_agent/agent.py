@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from spe_api import ConditionType, GpuTelemetryState, GpuUsage, Reason, Workspace, set_condition
+from spe_api import ConditionType, GpuTelemetryState, GpuUsage, Message, Reason, Workspace, set_condition
 from spe_kube import ApiError, KubeClient, kind_for
 from spe_kube.events import NORMAL, WARNING, post_event
 
@@ -238,7 +238,7 @@ class Agent:
         if self.kube is None or not self.settings.node_name:
             return
         warning = reason != Reason.GPU_MEASURED
-        text = message if warning else f"NVML answers again ({old.reason} is over)."
+        text = message if warning else Message.GPU_NVML_BACK.format(reason=old.reason)
         await self._node_event(reason, text, warning)
 
     async def _node_event(self, reason: str, message: str, warning: bool) -> None:
@@ -254,9 +254,9 @@ class Agent:
 
 def _measured_message(summary: GpuUsage) -> str:
     if summary.idle_since is not None:
-        return (f"{summary.devices} GPU(s) under {summary.threshold_percent}% utilisation since "
-                f"{summary.idle_since.strftime('%Y-%m-%dT%H:%M:%SZ')}.")
-    return f"{summary.devices} GPU(s) at {summary.utilization_percent}% mean utilisation."
+        return Message.GPU_IDLE_SINCE.format(devices=summary.devices, threshold=summary.threshold_percent,
+                                             since=summary.idle_since.strftime('%Y-%m-%dT%H:%M:%SZ'))
+    return Message.GPU_MEASURED.format(devices=summary.devices, utilization=summary.utilization_percent)
 
 
 def inventory_report(inventory: Inventory) -> dict[str, Any]:

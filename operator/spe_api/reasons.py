@@ -46,6 +46,8 @@ class Reason:
     INVALID_SPEC = "InvalidSpec"
     # permit lifecycle
     ACTIVE = "Active"
+    ISSUED = "Issued"  # Event: the permit's first reconcile
+    CHANGED = "Changed"  # Event: a new generation of the permit
     NOT_YET_VALID = "NotYetValid"
     EXPIRED = "Expired"
     SUSPENDED = "Suspended"
@@ -102,6 +104,7 @@ class Reason:
     STOPPED = "Stopped"
     STOPPING = "Stopping"
     STARTING = "Starting"
+    STARTED = "Started"  # Event: the server runs
     SERVER_READY = "ServerReady"
     IDLE_TIMEOUT = "IdleTimeout"
     GPU_IDLE = "GpuIdle"
@@ -119,6 +122,9 @@ class Reason:
     APPROVED = "Approved"
     NOT_APPROVED = "NotApproved"
     SCAN_FAILED = "ScanHasCriticalFindings"
+    # the install's preflight checks (spe-operator doctor)
+    PREFLIGHT_PASSED = "PreflightPassed"
+    PREFLIGHT_FAILED = "PreflightFailed"
 
 
 class Message:
@@ -141,6 +147,8 @@ class Message:
         "Namespace {namespace} belongs to the SPE or the cluster itself; a permit may not use it. "
         "Issue the permit under another name.")
     PERMIT_ISSUED = "Permit {permit_id} issued: namespace {namespace}, {members} member(s), valid until {not_after}."
+    PERMIT_CHANGED = "Permit {permit_id} changed (generation {generation})."
+    PERMIT_STOPPED_WORKSPACES = "Stopped {count} workspace(s) in {namespace}: {names}. {detail}"
     WORKSPACE_STOPPED_BY_PERMIT = "Stopped: {detail}"
     IDENTITY_GROUP_SYNCED = "Group {group} in realm {realm} holds the permit's {members} member(s)."
     IDENTITY_MEMBERS_NOT_FOUND = (
@@ -170,9 +178,14 @@ class Message:
         "remove it there by hand if it still exists.")
     WORKSPACE_PERMIT_ACTIVE = "Permit {permit} is active."
     TOOL_APPROVED = "Approved by {by} at {at}."
+    TOOL_APPROVED_EVENT = "Tool {tool} ({image}) is approved for workspaces."
     TOOL_NOT_APPROVED = "No approval record: set spec.approval after review and scan of the image."
     TOOL_REVOKED = "Revoked: {reason}."
     TOOL_SCAN_CRITICAL = "The scan recorded {critical} critical finding(s); rebuild the image and record a clean scan."
+    # GpuTelemetry (spe-gpu-agent)
+    GPU_IDLE_SINCE = "{devices} GPU(s) under {threshold}% utilisation since {since}."
+    GPU_MEASURED = "{devices} GPU(s) at {utilization}% mean utilisation."
+    GPU_NVML_BACK = "NVML answers again ({reason} is over)."
 
 
 def permit_phase_reason(phase: str) -> str:
@@ -242,3 +255,47 @@ class WorkspaceMessage:
     EVENT_GPU_IDLE = ("GPU idle: its GPUs stayed under {threshold}% utilisation since {since} ({minutes} minutes): "
                       "stopping the server; volumes are kept.")
     EVENT_IDLE = "No activity for {minutes} minutes (last {last}): stopping the server; volumes are kept."
+
+
+class DatasetMessage:
+    """Status messages, written for the person running ``kubectl describe dataset``."""
+
+    NO_INGEST_IMAGE = ("The operator has no ingest image (setting ingest_image / SPE_INGEST_IMAGE); "
+                       "set it to images/ingest's digest and the ingest starts.")
+    SOURCE_NAMESPACE = ("spec.source.claimNamespace is {namespace!r}, but the ingest Job runs in the "
+                        "operator's namespace {operator!r} and a pod mounts only claims of its own namespace: "
+                        "put the source claim in {operator!r}.")
+    SECRET_NAMESPACE = ("spec.{field} names a Secret in {namespace!r}; the ingest Job mounts Secrets of the "
+                        "operator's namespace {operator!r} only: put it there.")
+    NO_STORAGE_CLASS = ("spec.storage.storageClassName is not set and the operator has no default_storage_class: "
+                        "name an encrypted storage class ({classes}).")
+    NOT_ENCRYPTED = ("Storage class {cls!r} is not one the operator knows to encrypt at rest ({classes}); "
+                     "choose one of those.")
+    UNSUPPORTED_OPTION = ("spec.anonymisation.options names {options}, which spe-ingest does not implement; "
+                          "remove it (or de-identify those objects before the export).")
+    SOURCE_MISSING = "Source claim {namespace}/{claim} does not exist yet; the ingest starts when it does."
+    INGESTING = "Ingest of revision {revision} is running (Job {job}){progress}."
+    SHARDS = "Ingest of revision {revision}: {done} of {total} shards done (Job {job}){progress}."
+    READY = ("Revision {revision} ingested: {accepted} of {inputs} instances accepted ({efficiency}%), k={k} "
+             "(threshold {threshold}); manifest {digest}.")
+    QUARANTINED = ("Revision {revision} ingested, but no instance was accepted: {quarantined} are held in "
+                   "quarantine for manual review; nothing is mounted.")
+    REFUSED = ("Ingest of revision {revision} refused: k-anonymity {k} is below the threshold {threshold} "
+               "over {qis} ({classes} classes too small); add patients, coarsen or drop quasi-identifiers, "
+               "or lower spec.kAnonymity.threshold.")
+    FAILED = "Ingest of revision {revision} failed (Job {job}): {detail}"
+    NO_REPORT = ("Ingest Job {job} completed but left no readable report in its pod's termination message; "
+                 "the dataset is not marked Ready.")
+
+
+class DatasetReason:
+    """Dataset condition and Event reasons."""
+
+    PENDING = "Pending"
+    INGESTING = "Ingesting"
+    INGESTED = "Ingested"
+    QUARANTINED = "Quarantined"
+    K_REFUSED = "KAnonymityBelowThreshold"
+    JOB_FAILED = "IngestFailed"
+    INVALID = Reason.INVALID_SPEC
+    NO_REPORT = "NoReport"

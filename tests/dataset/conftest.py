@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import secrets
@@ -31,9 +32,9 @@ import yaml
 
 from spe_dev.api import HttpError
 from spe_dev.settings import REAL_NODE_NAME
+from tests.fixtures import waiting
 from tests.fixtures.operator import _SESSION, TEST_STORAGE_CLASS, running_operator, test_settings
 from tests.node.conftest import TOLERATION, node_env, node_namespace, real_node  # noqa: F401 - fixtures
-from tests.node.conftest import wait_for as node_wait_for
 
 from .fscrypt import encrypted_directory
 from .sourcedata import SourceSpec, signing_key_pem, write_source
@@ -49,9 +50,8 @@ INGEST = "ingest"
 LOCAL_PATH_DISK: list[Path] = []  # the encrypted file system's backing image, while it is mounted
 
 
-def wait_for(what: str, probe, timeout: float = 180, interval: float = 0.5):
-    """The node tests' wait_for, with the longer defaults of ingest Jobs."""
-    return node_wait_for(what, probe, timeout=timeout, interval=interval)
+# The suite's one wait (tests/fixtures/waiting.py), polling every half second like ingest Jobs need.
+wait_for = functools.partial(waiting.wait_for, interval=0.5)
 
 
 def local_path_objects(root: Path, helper_image: str) -> list[dict[str, Any]]:
@@ -236,7 +236,7 @@ class DatasetEnv:
                 (ds["status"].get("observedGeneration") == ds["metadata"]["generation"]) else None
         try:
             return wait_for(f"dataset {name} in {phases}", probe, timeout=timeout)
-        except AssertionError:
+        except (AssertionError, pytest.fail.Exception):
             print(self.cluster.kubectl("get", "jobs,pods,pvc", "-n", OPERATOR_NS, "-o", "wide").stdout)
             print(json.dumps((self.get(name) or {}).get("status"), indent=1))
             raise

@@ -10,6 +10,7 @@ import pytest
 
 from spe_api import Dataset, DatasetPhase
 from spe_api.datasetvolume import LABEL_DATASET, LABEL_REVISION, LABEL_STATE, STATE_INGESTING, dataset_claim_name
+from spe_api.reasons import DatasetReason
 from spe_operator.datasets import builders, names as n
 from spe_operator.datasets.report import Observed, build_status, status_patch, verdict
 
@@ -146,7 +147,7 @@ def test_k_refusal_fails_with_the_reason_and_never_ready():
                "k": {"k": 1, "threshold": 7, "quasiIdentifiers": ["age", "sex"], "classesBelowThreshold": 4}}
     obs = Observed(revision=3, final_job=_job("j", "Failed"), final_pods=[_pod(3, json.dumps(refused))])
     v = verdict(dataset(), obs)
-    assert v.phase == DatasetPhase.FAILED and v.reason == n.DatasetReason.K_REFUSED
+    assert v.phase == DatasetPhase.FAILED and v.reason == DatasetReason.K_REFUSED
     assert "k-anonymity 1 is below the threshold 7" in v.message and "age, sex" in v.message
     st = build_status(dataset(), obs, v, NOW)
     assert st.manifest_digest is None and st.claim_name is None

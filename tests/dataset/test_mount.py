@@ -11,7 +11,8 @@ import secrets
 
 import pytest
 
-from tests.node.conftest import exec_in, wait_for
+from tests.fixtures.waiting import wait_for
+from tests.node.conftest import exec_in
 from tests.workspace.helpers import condition
 
 from .volumes import PLANTED_ID, PLANTED_NAME, data_files, make_dataset

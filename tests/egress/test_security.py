@@ -11,7 +11,8 @@ import pytest
 
 from spe_egress.audit import Auditor
 from spe_egress.quarantine import Quarantine
-from spe_egress.service import EgressService, Problem, Upload
+from spe_egress.records import Problem, Upload
+from spe_egress.service import EgressService
 from spe_egress.store import MemoryStore
 
 from .conftest import NAMESPACE, PERMIT, RESEARCHER, WORKSPACE, memory_store

@@ -10,7 +10,8 @@ import pytest
 
 from spe_egress.audit import Auditor
 from spe_egress.quarantine import Quarantine
-from spe_egress.service import EgressService, Problem, Upload
+from spe_egress.records import Problem, Upload
+from spe_egress.service import EgressService
 
 from .conftest import NAMESPACE, PERMIT, RESEARCHER, WORKSPACE, memory_store
 from .helpers import SAFE_CSV, approve_all

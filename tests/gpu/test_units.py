@@ -208,10 +208,10 @@ async def test_the_reconciler_wakes_at_the_gpu_idle_deadline_and_never_spins_on_
     ws.metadata.annotations["spe.ehds.io/last-activity"] = (T0 + timedelta(hours=9)).isoformat()
     new = ws.status.model_copy(update={"phase": WorkspacePhase.RUNNING, "started_at": T0})
     ctl._schedule_deadlines(key, ws, new, None, T0 + timedelta(minutes=30))
-    assert key in ctl._timers  # at T0 + 600 min, the GPU-idle deadline
-    assert ctl._timers[key].when() - asyncio.get_running_loop().time() == pytest.approx(570 * 60, abs=5)
+    assert ctl._queue.timer(key) is not None  # at T0 + 600 min, the GPU-idle deadline
+    assert ctl._queue.timer(key).when() - asyncio.get_running_loop().time() == pytest.approx(570 * 60, abs=5)
     # Past the deadline with a stale summary (the agent went quiet): no stop, and no re-run at once.
     ctl._schedule_deadlines(key, ws, new, None, T0 + timedelta(minutes=601))
     # only the ordinary idle deadline is left (the researcher's activity at T0 + 9 h, + 600 min)
-    assert ctl._timers[key].when() - asyncio.get_running_loop().time() == pytest.approx(539 * 60, abs=5)
+    assert ctl._queue.timer(key).when() - asyncio.get_running_loop().time() == pytest.approx(539 * 60, abs=5)
     await ctl.stop()

@@ -16,8 +16,9 @@ def _cond(obj: dict | None, type_: str) -> dict:
 
 def test_without_keycloak_the_condition_says_identity_sync_is_off(kube, permits):
     name = permits()["metadata"]["name"]
-    permit = wait_for(lambda: (p := kube.permit(name)) and _cond(p, "Ready").get("status") == "True"
-                      and _cond(p, "IdentitySynced") and p, 30, what=f"permit {name} Ready")
+    permit = wait_for(f"permit {name} Ready",
+                      lambda: (p := kube.permit(name)) and _cond(p, "Ready").get("status") == "True"
+                      and _cond(p, "IdentitySynced") and p, 30)
     cond = _cond(permit, "IdentitySynced")
     assert (cond["status"], cond["reason"]) == ("Unknown", "IdentityProviderNotConfigured"), cond
     assert "keycloak_url" in cond["message"]

@@ -49,10 +49,10 @@ def identity_operator(spe_crds, operator, keycloak, relay, operator_kubeconfig):
             # this operator's permits are deleted by the tests' fixtures; let it finish removing
             # their groups (its finalizer) before the session's operator, without Keycloak, is back
             kube = Kube(spe_crds)
-            wait_for(lambda: not [p for p in kube.items(f"{API}/datapermits")
+            wait_for("deleted permits' groups removed", lambda: not [p for p in kube.items(f"{API}/datapermits")
                                   if IDENTITY_FINALIZER in p["metadata"].get("finalizers", [])
                                   and p["metadata"].get("deletionTimestamp")],
-                     SYNCED, interval=0.5, what="deleted permits' groups removed")
+                     SYNCED, interval=0.5)
     finally:
         for session in paused:
             session.start()
@@ -64,8 +64,9 @@ def kube(spe_crds, identity_operator) -> Kube:
     probe = {"apiVersion": "spe.ehds.io/v1alpha1", "kind": "DataPermit", "metadata": {"name": "probe"},
              "spec": {"permitId": "probe", "purpose": "webhook readiness probe", "members": [{"subject": "a"}],
                       "datasets": ["none"], "notAfter": "2099-01-01T00:00:00Z"}}
-    wait_for(lambda: kube.api.raw("POST", f"{API}/datapermits?dryRun=All", probe)[0] != 500, 30,
-             interval=0.2, what="the admission webhook to answer")
+    wait_for("the admission webhook to answer",
+             lambda: kube.api.raw("POST", f"{API}/datapermits?dryRun=All", probe)[0] != 500, 30,
+             interval=0.2)
     return kube
 
 
@@ -88,9 +89,9 @@ def _members(*subjects: str) -> list[dict]:
 
 
 def _synced(kube: Kube, keycloak, name: str, expected: set[str], reason: str = "GroupSynced") -> dict:
-    wait_for(lambda: _identity(kube, name).get("reason") == reason
+    wait_for(f"group permit-{name} == {expected} ({reason})", lambda: _identity(kube, name).get("reason") == reason
              and group_members(keycloak, f"permit-{name}") == expected,
-             SYNCED, interval=0.25, what=f"group permit-{name} == {expected} ({reason})")
+             SYNCED, interval=0.25)
     return kube.permit(name)
 
 
@@ -115,7 +116,7 @@ def test_editing_the_members_adds_and_removes_and_a_stranger_is_taken_out(kube, 
     kube.merge(f"{API}/datapermits/{name}", {"spec": {"members": _members("rita")}})
     _synced(kube, keycloak, name, {"rita"})
     # nora, dropped from the permit, lost her hub session too
-    wait_for(lambda: not hub_sessions(keycloak, "nora"), SYNCED, interval=0.25, what="nora's hub session ended")
+    wait_for("nora's hub session ended", lambda: not hub_sessions(keycloak, "nora"), SYNCED, interval=0.25)
     assert refresh(keycloak, login).status_code == 400
     # someone put in the group by hand in Keycloak is taken out at the next periodic sync
     add_to_group(keycloak, "rev-ada", f"permit-{name}")
@@ -146,8 +147,9 @@ def test_revocation_empties_the_group_and_ends_the_members_hub_sessions(kube, ke
 
     started = time.monotonic()
     kube.merge(f"{API}/datapermits/{name}", {"spec": {"revoked": True, "revocationReason": "Test of revocation."}})
-    wait_for(lambda: not hub_sessions(keycloak, "rita") and not hub_sessions(keycloak, "nora"), SYNCED,
-             interval=0.1, what="the members' hub sessions ended")
+    wait_for("the members' hub sessions ended",
+             lambda: not hub_sessions(keycloak, "rita") and not hub_sessions(keycloak, "nora"), SYNCED,
+             interval=0.1)
     took = time.monotonic() - started
     ended = [r.getMessage() for r in caplog.records if "hub session(s)" in r.getMessage() and name in r.getMessage()]
     assert ended, "the operator logs how long ending the sessions took"
@@ -179,15 +181,17 @@ def test_keycloak_unreachable_is_a_condition_that_blocks_nothing_and_is_retried(
     relay.cut()
     try:
         kube.merge(f"{API}/datapermits/{name}", {"spec": {"members": _members("rita", "nora")}})
-        wait_for(lambda: _identity(kube, name).get("reason") == "IdentityProviderUnreachable", SYNCED,
-                 interval=0.25, what="IdentitySynced False: unreachable")
+        wait_for("IdentitySynced False: unreachable",
+                 lambda: _identity(kube, name).get("reason") == "IdentityProviderUnreachable", SYNCED,
+                 interval=0.25)
         cond = _identity(kube, name)
         assert cond["status"] == "False" and relay.url in cond["message"] and "retries" in cond["message"], cond
         # a new permit meanwhile gets its namespace, policies and Ready all the same
         other = permits(members=_members("nora"))["metadata"]["name"]
-        wait_for(lambda: _cond(kube.permit(other), "Ready").get("status") == "True"
+        wait_for(f"permit {other} Ready without Keycloak",
+                 lambda: _cond(kube.permit(other), "Ready").get("status") == "True"
                  and _identity(kube, other).get("reason") == "IdentityProviderUnreachable", SYNCED,
-                 interval=0.25, what=f"permit {other} Ready without Keycloak")
+                 interval=0.25)
         assert kube.get(f"/api/v1/namespaces/spe-{other}") is not None
         assert _cond(kube.permit(name), "Ready")["status"] == "True"
     finally:
@@ -201,8 +205,9 @@ def test_deleting_a_permit_removes_its_group(kube, keycloak, permits):
     name = permits(members=_members("rita"))["metadata"]["name"]
     _synced(kube, keycloak, name, {"rita"})
     kube.delete(f"{API}/datapermits/{name}")
-    wait_for(lambda: kube.permit(name) is None and group_members(keycloak, f"permit-{name}") is None, SYNCED,
-             interval=0.25, what=f"permit {name} and group permit-{name} gone")
+    wait_for(f"permit {name} and group permit-{name} gone",
+             lambda: kube.permit(name) is None and group_members(keycloak, f"permit-{name}") is None, SYNCED,
+             interval=0.25)
 
 
 def test_without_keycloak_deletion_waits_until_the_explicit_escape(kube, keycloak, permits, relay):
@@ -216,14 +221,14 @@ def test_without_keycloak_deletion_waits_until_the_explicit_escape(kube, keycloa
             permit = kube.permit(name)
             assert permit is not None and permit["metadata"].get("deletionTimestamp"), permit
             time.sleep(0.5)
-        held = wait_for(lambda: _events(kube, name, "IdentityProviderUnreachable"), SYNCED, interval=0.25,
-                        what="a Warning Event saying why the permit waits")
+        held = wait_for("a Warning Event saying why the permit waits",
+                        lambda: _events(kube, name, "IdentityProviderUnreachable"), SYNCED, interval=0.25)
         assert held[0]["type"] == "Warning" and KEEP_GROUP_ANNOTATION in held[0]["message"], held[0]
         kube.merge(f"{API}/datapermits/{name}", {"metadata": {"annotations": {KEEP_GROUP_ANNOTATION: "true"}}})
-        wait_for(lambda: kube.permit(name) is None, SYNCED, interval=0.25, what=f"permit {name} let go")
+        wait_for(f"permit {name} let go", lambda: kube.permit(name) is None, SYNCED, interval=0.25)
     finally:
         relay.restore()
-    (left,) = wait_for(lambda: _events(kube, name, "GroupLeftBehind"), SYNCED, what="the GroupLeftBehind Event")
+    (left,) = wait_for("the GroupLeftBehind Event", lambda: _events(kube, name, "GroupLeftBehind"), SYNCED)
     assert f"permit-{name} was NOT removed" in left["message"], left
     assert group_members(keycloak, f"permit-{name}") == {"rita"}, "the escape leaves the group, as it says"
     delete_group(keycloak, f"permit-{name}")

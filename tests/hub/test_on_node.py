@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from spe_dev.api import HttpError
-from tests.node.conftest import pod_ready, real_node, wait_for  # noqa: F401 - real_node is a fixture
+from tests.fixtures.waiting import wait_for
+from tests.node.conftest import pod_ready, real_node  # noqa: F401 - real_node is a fixture
 
 pytestmark = [pytest.mark.hub, pytest.mark.node, pytest.mark.timeout(900)]  # the first test waits for the cluster
 
@@ -113,7 +114,7 @@ def test_hub_and_proxy_run_on_the_real_node_and_answer_health(cluster, hub_on_no
     try:
         hub = wait_for("the hub pod Ready", lambda: _ready_pod(api, "spe-hub"), timeout=240)
         proxy = wait_for("the proxy pod Ready", lambda: _ready_pod(api, "spe-proxy"), timeout=120)
-    except AssertionError:
+    except (AssertionError, pytest.fail.Exception):
         for name in ("spe-hub", "spe-proxy"):
             print(cluster.kubectl("-n", NS, "logs", f"deploy/{name}", "--tail=60").stdout)
             print(cluster.kubectl("-n", NS, "describe", "pods", "-l", f"app.kubernetes.io/name={name}").stdout[-3000:])

@@ -18,7 +18,8 @@ import pytest
 from spe_dev.netns import run_in
 from spe_dev.procs import ProcessTable
 from spe_dev.settings import REAL_NODE_NAME
-from tests.node.conftest import NOTEBOOK, real_node, wait_for  # noqa: F401 - real_node is a fixture
+from tests.fixtures.waiting import wait_for
+from tests.node.conftest import NOTEBOOK, real_node  # noqa: F401 - real_node is a fixture
 
 pytestmark = [pytest.mark.install, pytest.mark.timeout(900)]   # Keycloak's start on busy cores
 

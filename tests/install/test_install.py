@@ -12,6 +12,7 @@ digest) and the API server's port (spe-dev's relay listens on the test server's 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ import yaml
 from spe_dev.cluster import effective_settings
 from spe_dev.nodeconf import NODE_TAINT, NodeLayout
 from spe_dev.settings import REAL_NODE_NAME, Settings
-from tests.node.conftest import wait_for as node_wait_for
+from tests.fixtures import waiting
 from tests.fixtures.storage import STORAGE_CLASS, LoopbackProvisioner
 from tests.workspace import factories as f
 
@@ -130,8 +131,8 @@ def make_site(c: InstallCluster, directory: Path) -> Path:
     return directory
 
 
-def wait_for(what: str, probe, timeout: float, interval: float = 1.0):
-    return node_wait_for(what, probe, timeout=timeout, interval=interval)
+# The suite's one wait (tests/fixtures/waiting.py), polling kubectl once a second.
+wait_for = functools.partial(waiting.wait_for, interval=1.0)
 
 
 def _ready(pod: dict) -> bool:
@@ -240,7 +241,7 @@ def test_apply_k_to_a_ready_workspace_then_failover_then_uninstall(install_clust
         c.kubectl("patch", "workspace", "-n", ns, "ws", "--type=merge", "-p", '{"spec": {"running": false}}')
         wait_for("the workspace's pod gone", lambda: c.kubectl("get", "pod", "-n", ns, "ws-0",
                                                                check=False).returncode != 0, timeout=180)
-    except AssertionError:
+    except (AssertionError, pytest.fail.Exception):
         print(diagnose(c))
         raise
 

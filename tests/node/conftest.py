@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from spe_dev.api import HttpError
 from spe_dev.netns import run_in
 from spe_dev.nodeconf import NODE_TAINT, NodeLayout
 from spe_dev.settings import REAL_NODE_NAME
+from tests.fixtures.waiting import wait_for
 
 NODE_SELECTOR_ANNOTATION = "scheduler.alpha.kubernetes.io/node-selector"
 TOLERATIONS_ANNOTATION = "scheduler.alpha.kubernetes.io/defaultTolerations"
@@ -78,17 +78,6 @@ def real_node(cluster) -> RealNode:
     lay = NodeLayout(s)
     images = json.loads(lay.images_file.read_text())["images"]
     return RealNode(cluster, lay, images)
-
-
-def wait_for(what: str, probe, timeout: float = 120, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last})")
 
 
 def pod_ready(pod: dict | None) -> bool:

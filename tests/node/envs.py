@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import secrets
+
+import pytest
+
+from tests.fixtures.waiting import wait_for
 from tests.workspace import factories as f
 from tests.workspace.helpers import Kube
 
-from .conftest import NOTEBOOK, wait_for
+from .conftest import NOTEBOOK
 
 READY_TIMEOUT = 300  # image unpack + JupyterLab's first start on two busy cores
 
@@ -63,7 +67,7 @@ class NodeEnv:
             return ws if ws and (ws.get("status") or {}).get("phase") == "Running" else None
         try:
             return wait_for(f"workspace {namespace}/{name} Running", probe, timeout=timeout, interval=0.5)
-        except AssertionError:
+        except (AssertionError, pytest.fail.Exception):
             pod = self.kube.get_or_none(f"/api/v1/namespaces/{namespace}/pods/{name}-0")
             print("workspace:", json.dumps(self.kube.get_or_none(path), indent=1)[:3000])
             print("pod status:", json.dumps((pod or {}).get("status"), indent=1)[:3000])

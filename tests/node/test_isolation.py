@@ -29,8 +29,9 @@ from spe_dev.netns import enter_netns, ip, netns_exists
 from spe_dev.procs import ProcessTable
 from spe_dev.settings import SERVICE_CIDR
 from spe_operator.children import LABEL_COMPONENT, LABEL_PART_OF, PART_OF
+from tests.fixtures.waiting import wait_for
 
-from .conftest import NOTEBOOK, probe, run_pod, wait_for
+from .conftest import NOTEBOOK, probe, run_pod
 
 pytestmark = pytest.mark.node
 

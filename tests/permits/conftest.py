@@ -12,26 +12,17 @@ import pytest
 import yaml
 
 from spe_dev.api import HttpError
+from tests.fixtures import waiting
 
 from .manifests import ROOT
 
 API = "/apis/spe.ehds.io/v1alpha1"
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except HttpError as err:
-            last = err
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}; last: {last!r}")
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """The suite's one wait (tests/fixtures/waiting.py) with the permit tests' short defaults; an
+    error from the API server counts as "not yet"."""
+    return waiting.wait_for(what, probe, timeout, interval, retry_on=(HttpError,))
 
 
 class Kube:
@@ -87,8 +78,8 @@ def kube(spe_crds, operator) -> Kube:
     probe = {"apiVersion": "spe.ehds.io/v1alpha1", "kind": "DataPermit", "metadata": {"name": "probe"},
              "spec": {"permitId": "probe", "purpose": "webhook readiness probe", "members": [{"subject": "a"}],
                       "datasets": ["none"], "notAfter": "2099-01-01T00:00:00Z"}}
-    wait_for(lambda: kube.api.raw("POST", f"{API}/datapermits?dryRun=All", probe)[0] != 500, 30,
-             interval=0.2, what="the admission webhook to answer")
+    wait_for("the admission webhook to answer",
+             lambda: kube.api.raw("POST", f"{API}/datapermits?dryRun=All", probe)[0] != 500, 30, interval=0.2)
     return kube
 
 

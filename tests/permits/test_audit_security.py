@@ -97,9 +97,10 @@ def test_the_operator_signs_publishes_and_exports_its_trail(kube, permits, world
                                         audit_checkpoint_configmap=configmap, otlp_endpoint=otlp.url):
             body = permits("otel")
             name = body["metadata"]["name"]
-            wait_for(lambda: any(r.get("action") == "permit.issued" and r.get("permit") == name
+            wait_for("permit.issued in the trail",
+                     lambda: any(r.get("action") == "permit.issued" and r.get("permit") == name
                                  for r in _records(log_path)) if log_path.exists() else False,
-                     20, what="permit.issued in the trail")
+                     20)
         # stopped: the final checkpoint is signed and published, the records exported
         records = _records(log_path)
         checkpoints = [r for r in records if r["action"] == "audit.checkpoint"]

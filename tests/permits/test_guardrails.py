@@ -61,16 +61,18 @@ def operator_api(operator, request, cluster):
 def _refused(api, path: str, obj: dict) -> tuple[int, str]:
     """Dry-run create with the operator's token until a policy refuses it (policies take a moment
     to be loaded after they are applied)."""
-    return wait_for(lambda: (r := api.raw("POST", f"{path}?dryRun=All", obj))[0] not in (200, 201) and r,
-                    10, what=f"a policy refusing {obj['kind']} {path}")
+    return wait_for(f"a policy refusing {obj['kind']} {path}",
+                    lambda: (r := api.raw("POST", f"{path}?dryRun=All", obj))[0] not in (200, 201) and r,
+                    10)
 
 
 def test_rbac_allows_each_kind_in_kube_system_but_the_guardrails_refuse_it(kube, permits, operator_api):
     cluster = kube.cluster
     body = permits("guard")
     ns = f"spe-{body['metadata']['name']}"
-    wait_for(lambda: kube.get(f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/spe-default-deny"),
-             20, what="permit namespace")
+    wait_for("permit namespace",
+             lambda: kube.get(f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/spe-default-deny"),
+             20)
     for resource, path, obj in _namespaced("kube-system"):
         assert can_i(cluster, OPERATOR, "create", resource, "kube-system"), f"RBAC: {resource}"
         status, text = _refused(operator_api, path, obj)
@@ -90,8 +92,9 @@ def test_the_operator_cannot_delete_outside_permit_namespaces(kube, operator_api
     kube.create(path, probe)
     try:
         assert can_i(cluster, OPERATOR, "delete", "networkpolicies.networking.k8s.io", "kube-system")
-        status, text = wait_for(lambda: (r := operator_api.raw("DELETE", f"{path}/guardrail-delete-probe?dryRun=All"))[0]
-                                != 200 and r, 10, what="a policy refusing the delete")
+        status, text = wait_for("a policy refusing the delete",
+                                lambda: (r := operator_api.raw("DELETE", f"{path}/guardrail-delete-probe?dryRun=All"))[0]
+                                != 200 and r, 10)
         assert status in (403, 422) and "only in permit namespaces" in text, (status, text)
         assert kube.get(f"{path}/guardrail-delete-probe") is not None
     finally:
@@ -102,7 +105,7 @@ def test_the_operator_makes_only_read_only_dataset_volumes(kube, permits, operat
     cluster = kube.cluster
     body = permits("pv")
     ns = f"spe-{body['metadata']['name']}"
-    wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}"), 20, what="permit namespace")
+    wait_for("permit namespace", lambda: kube.get(f"/api/v1/namespaces/{ns}"), 20)
     path = "/api/v1/persistentvolumes"
     assert can_i(cluster, OPERATOR, "create", "persistentvolumes", None)
     for pv, why in [

@@ -34,8 +34,9 @@ def _phase(kube, name: str) -> str | None:
 def _ready_permit(kube, permits, **kwargs) -> tuple[str, str]:
     body = permits(**kwargs)
     name = body["metadata"]["name"]
-    wait_for(lambda: (p := kube.permit(name)) and (_cond(p, "Ready") or {}).get("status") == "True",
-             RECONCILED, what=f"permit {name} Ready")
+    wait_for(f"permit {name} Ready",
+             lambda: (p := kube.permit(name)) and (_cond(p, "Ready") or {}).get("status") == "True",
+             RECONCILED)
     return name, f"spe-{name}"
 
 
@@ -97,7 +98,7 @@ def test_a_workspace_pod_without_limits_gets_the_defaults_and_a_root_pod_is_refu
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": 1000,
                             "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}]}}
     # The ServiceAccount controller makes `default` a moment after the namespace.
-    wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), RECONCILED, what="default SA")
+    wait_for("default SA", lambda: kube.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), RECONCILED)
     ok = kube.api.call("POST", f"/api/v1/namespaces/{ns}/pods?dryRun=All", {**base, "metadata": {"name": "ok"}})
     assert ok["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}
     root = {**base, "metadata": {"name": "root"}}
@@ -113,15 +114,15 @@ def test_phases_follow_the_validity_window_to_the_second(kube, permits, world):
     not_before, not_after = start + timedelta(seconds=3), start + timedelta(seconds=6)
     body = permits("timed", not_before=not_before, not_after=not_after)
     name, ns = body["metadata"]["name"], f"spe-{body['metadata']['name']}"
-    wait_for(lambda: _phase(kube, name) == "Pending", 3, what="Pending")
+    wait_for("Pending", lambda: _phase(kube, name) == "Pending", 3)
 
-    wait_for(lambda: _phase(kube, name) == "Active", 6, interval=0.02, what="Active")
+    wait_for("Active", lambda: _phase(kube, name) == "Active", 6, interval=0.02)
     became_active = datetime.now(timezone.utc)
     active_at = _transition(kube.permit(name), "Active")
     make_workspace(kube, world, name, "ws-run", running=True)
     make_workspace(kube, world, name, "ws-idle", running=False)
 
-    wait_for(lambda: _phase(kube, name) == "Expired", 6, interval=0.02, what="Expired")
+    wait_for("Expired", lambda: _phase(kube, name) == "Expired", 6, interval=0.02)
     became_expired = datetime.now(timezone.utc)
     expired_at = _transition(kube.permit(name), "Active")
     # The operator moved the phase within a second of each boundary, never before it (its own
@@ -139,18 +140,17 @@ def test_phases_follow_the_validity_window_to_the_second(kube, permits, world):
     for wsname in ("ws-run", "ws-idle"):
         cond = _cond(kube.workspace(ns, wsname), "PermitActive")
         assert cond and cond["status"] == "False" and cond["reason"] in EXPIRED_REASONS, cond
-    wait_for(lambda: [e for e in _events(kube, ns, "ws-run") if e["reason"] in EXPIRED_REASONS], 5,
-             what="PermitExpired event on the workspace")
-    wait_for(lambda: [e for e in _events(kube, "default", name) if e["reason"] == "Expired"], 5,
-             what="Expired event on the permit")
+    wait_for("PermitExpired event on the workspace",
+             lambda: [e for e in _events(kube, ns, "ws-run") if e["reason"] in EXPIRED_REASONS], 5)
+    wait_for("Expired event on the permit",
+             lambda: [e for e in _events(kube, "default", name) if e["reason"] == "Expired"], 5)
     permit = kube.permit(name)
     assert _cond(permit, "Ready")["reason"] == "Expired"
     assert _cond(permit, "WithinValidity")["status"] == "False"
     assert permit["status"]["workspaces"] == ["ws-idle", "ws-run"]
     # the hub loses its binding in an expired permit's namespace; the gateway keeps its own
-    wait_for(lambda: {b["metadata"]["name"] for b in kube.items(
-        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings")} == {"spe-permit-egress"}, 5,
-        what="hub binding pruned")
+    wait_for("hub binding pruned", lambda: {b["metadata"]["name"] for b in kube.items(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings")} == {"spe-permit-egress"}, 5)
 
 
 def test_suspension_stops_workspaces_and_is_reversible_revocation_is_final(kube, permits, world):
@@ -159,26 +159,28 @@ def test_suspension_stops_workspaces_and_is_reversible_revocation_is_final(kube,
     path = f"{API}/datapermits/{name}"
 
     kube.merge(path, {"spec": {"suspended": True, "suspensionReason": "security audit of site B"}})
-    wait_for(lambda: _phase(kube, name) == "Suspended", 5, what="Suspended")
+    wait_for("Suspended", lambda: _phase(kube, name) == "Suspended", 5)
     assert kube.workspace(ns, "ws")["spec"]["running"] is False, "stopped before the phase was published"
-    cond = wait_for(lambda: (c := _cond(kube.workspace(ns, "ws"), "PermitActive")) and c["status"] == "False" and c,
-                    5, what="PermitActive False")
+    cond = wait_for("PermitActive False",
+                    lambda: (c := _cond(kube.workspace(ns, "ws"), "PermitActive")) and c["status"] == "False" and c,
+                    5)
     assert cond["reason"] in ("PermitSuspended", "Suspended") and "security audit of site B" in cond["message"], cond
     assert "security audit of site B" in kube.permit(name)["status"]["message"]
 
     kube.merge(path, {"spec": {"suspended": False}})
-    wait_for(lambda: _phase(kube, name) == "Active", 5, what="Active again")
+    wait_for("Active again", lambda: _phase(kube, name) == "Active", 5)
 
     kube.merge(f"{API}/namespaces/{ns}/workspaces/ws", {"spec": {"running": True}})
     kube.merge(path, {"spec": {"revoked": True, "revocationReason": "data breach"}})
-    wait_for(lambda: _phase(kube, name) == "Revoked", 5, what="Revoked")
-    wait_for(lambda: kube.workspace(ns, "ws")["spec"]["running"] is False, 5, what="ws stopped on revocation")
-    wait_for(lambda: _cond(kube.workspace(ns, "ws"), "PermitActive")["reason"] in ("PermitRevoked", "Revoked"), 5,
-             what="PermitActive says revoked")
+    wait_for("Revoked", lambda: _phase(kube, name) == "Revoked", 5)
+    wait_for("ws stopped on revocation", lambda: kube.workspace(ns, "ws")["spec"]["running"] is False, 5)
+    wait_for("PermitActive says revoked",
+             lambda: _cond(kube.workspace(ns, "ws"), "PermitActive")["reason"] in ("PermitRevoked", "Revoked"), 5)
     status, text = kube.api.raw("PATCH", path, {"spec": {"revoked": False}}, "application/merge-patch+json")
     assert status == 422 and "revocation is final" in text
-    wait_for(lambda: {"Issued", "Suspended", "Active", "Revoked"} <= {e["reason"] for e in _events(kube, "default", name)},
-             5, what="Issued, Suspended, Active and Revoked events on the permit")
+    wait_for("Issued, Suspended, Active and Revoked events on the permit",
+             lambda: {"Issued", "Suspended", "Active", "Revoked"} <= {e["reason"] for e in _events(kube, "default", name)},
+             5)
 
 
 # --- drift ------------------------------------------------------------------------------------
@@ -189,27 +191,29 @@ def test_deleted_and_edited_children_are_restored(kube, permits):
     old_uid = kube.get(np_path)["metadata"]["uid"]
     t0 = time.monotonic()
     kube.delete(np_path)
-    wait_for(lambda: (p := kube.get(np_path)) and p["metadata"]["uid"] != old_uid, DRIFT_REPAIR,
-             what="default-deny policy re-created")
+    wait_for("default-deny policy re-created",
+             lambda: (p := kube.get(np_path)) and p["metadata"]["uid"] != old_uid, DRIFT_REPAIR)
     repaired_np = time.monotonic() - t0
 
     quota_path = f"/api/v1/namespaces/{ns}/resourcequotas/spe-permit-ceilings"
     kube.merge(quota_path, {"spec": {"hard": {"requests.cpu": "1000", "pods": "1000"}}})
-    wait_for(lambda: kube.get(quota_path)["spec"]["hard"]["requests.cpu"] == "8"
-             and kube.get(quota_path)["spec"]["hard"]["pods"] == "5", DRIFT_REPAIR, what="quota restored")
+    wait_for("quota restored", lambda: kube.get(quota_path)["spec"]["hard"]["requests.cpu"] == "8"
+             and kube.get(quota_path)["spec"]["hard"]["pods"] == "5", DRIFT_REPAIR)
 
     allow = f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/spe-allow-hub-api"
     kube.merge(allow, {"spec": {"egress": [{}]}})  # "allow all egress"
-    wait_for(lambda: policy_table([kube.get(allow)]) == {r for r in GOLDEN_POLICIES if r[0] == "spe-allow-hub-api"},
-             DRIFT_REPAIR, what="hub api policy restored")
+    wait_for("hub api policy restored",
+             lambda: policy_table([kube.get(allow)]) == {r for r in GOLDEN_POLICIES if r[0] == "spe-allow-hub-api"},
+             DRIFT_REPAIR)
 
     kube.merge(f"/api/v1/namespaces/{ns}", {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}})
-    wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
-             == "restricted", DRIFT_REPAIR, what="pod security restored")
+    wait_for("pod security restored",
+             lambda: kube.get(f"/api/v1/namespaces/{ns}")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+             == "restricted", DRIFT_REPAIR)
 
     rb = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/spe-permit-hub"
     kube.delete(rb)
-    wait_for(lambda: kube.get(rb), DRIFT_REPAIR, what="hub binding re-created")
+    wait_for("hub binding re-created", lambda: kube.get(rb), DRIFT_REPAIR)
 
     # an extra policy a person adds is theirs, not the permit's: left alone (no owner label)
     extra = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -222,9 +226,10 @@ def test_deleting_the_permit_removes_its_namespace_and_everything_in_it(kube, pe
     name, ns = _ready_permit(kube, permits)
     make_workspace(kube, world, name, "ws", running=False)
     kube.delete(f"{API}/datapermits/{name}")
-    wait_for(lambda: (n := kube.get(f"/api/v1/namespaces/{ns}")) is None or n["metadata"].get("deletionTimestamp"),
-             RECONCILED, what="namespace deletion started by the garbage collector")
-    wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}") is None, 90, interval=0.5, what="namespace gone")
+    wait_for("namespace deletion started by the garbage collector",
+             lambda: (n := kube.get(f"/api/v1/namespaces/{ns}")) is None or n["metadata"].get("deletionTimestamp"),
+             RECONCILED)
+    wait_for("namespace gone", lambda: kube.get(f"/api/v1/namespaces/{ns}") is None, 90, interval=0.5)
     assert kube.permit(name) is None
     assert "finalizers" not in (kube.get(f"/api/v1/namespaces/{ns}") or {}).get("metadata", {})
 
@@ -233,8 +238,8 @@ def test_the_policies_select_the_workspace_servers_pods(kube, permits, world):
     """The NetworkPolicies and the Workspace reconciler agree on the label of server pods."""
     name, ns = _ready_permit(kube, permits)
     make_workspace(kube, world, name, "ws", running=True)
-    pods = wait_for(lambda: kube.items(f"/api/v1/namespaces/{ns}/pods"), 60, interval=0.25,
-                    what="the workspace's server pod")
+    pods = wait_for("the workspace's server pod",
+                    lambda: kube.items(f"/api/v1/namespaces/{ns}/pods"), 60, interval=0.25)
     policies = {p["metadata"]["name"]: p for p in
                 kube.items(f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies")}
     for pod in pods:
@@ -256,9 +261,9 @@ def test_permit_acts_are_audited(kube, permits, world, exclusive_operator_factor
         name, _ns = _ready_permit(kube, permits, tag="audit")
         path = f"{API}/datapermits/{name}"
         kube.merge(path, {"spec": {"suspended": True, "suspensionReason": "review"}})
-        wait_for(lambda: _phase(kube, name) == "Suspended", 10, what="Suspended")
+        wait_for("Suspended", lambda: _phase(kube, name) == "Suspended", 10)
         kube.merge(path, {"spec": {"revoked": True, "revocationReason": "ended by the access body"}})
-        wait_for(lambda: _phase(kube, name) == "Revoked", 10, what="Revoked")
+        wait_for("Revoked", lambda: _phase(kube, name) == "Revoked", 10)
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     acts = [r["action"] for r in records if r.get("permit") == name]
     for act in ("permit.issued", "permit.suspended", "permit.revoked"):

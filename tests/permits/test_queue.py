@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from spe_operator.permits.queue import ReconcileQueue
+from spe_operator.workqueue import ReconcileQueue
 
 pytestmark = pytest.mark.permits
 

@@ -84,8 +84,9 @@ def test_identities_can(cluster, operator, who, verb, resource, namespace):
 def test_hub_and_gateway_reach_only_bound_permit_namespaces(kube, permits):
     body = permits("rbac")
     ns = f"spe-{body['metadata']['name']}"
-    wait_for(lambda: kube.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/spe-permit-hub"),
-             20, what="hub binding")
+    wait_for("hub binding",
+             lambda: kube.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/spe-permit-hub"),
+             20)
     cluster = kube.cluster
     assert can_i(cluster, HUB, "patch", "workspaces.spe.ehds.io", ns)
     assert can_i(cluster, HUB, "create", "secrets", ns)
@@ -127,7 +128,7 @@ def test_guardrails_confine_what_the_operator_may_bind_and_label(kube, permits, 
     api = _operator_api(cluster, operator)
     body = permits("guard")
     ns = f"spe-{body['metadata']['name']}"
-    wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}"), 20, what="permit namespace")
+    wait_for("permit namespace", lambda: kube.get(f"/api/v1/namespaces/{ns}"), 20)
 
     def dry_create(path, obj):
         return api.raw("POST", f"{path}?dryRun=All", obj)
@@ -142,12 +143,14 @@ def test_guardrails_confine_what_the_operator_may_bind_and_label(kube, permits, 
         (ns, "spe-permit-hub", "spe-operator", "only to the hub's and the gateway's"),
     ]:
         status, text = wait_for(
+            f"policy refusing a binding in {namespace} to {sa}",
             lambda: (r := dry_create(rolebindings.format(namespace), _binding(namespace, role, sa)))[0] != 201 and r,
-            10, what=f"policy refusing a binding in {namespace} to {sa}")
+            10)
         assert status in (403, 422) and why in text, (status, text)
     status, text = wait_for(
+        "policy refusing to label kube-system",
         lambda: (r := api.raw("PATCH", "/api/v1/namespaces/kube-system?dryRun=All",
                               {"metadata": {"labels": {"spe.ehds.io/permit": "x"}}},
                               "application/merge-patch+json"))[0] != 200 and r,
-        10, what="policy refusing to label kube-system")
+        10)
     assert status in (403, 422) and "only permit namespaces" in text, (status, text)

@@ -80,8 +80,9 @@ def test_a_permit_never_adopts_an_existing_namespace_nor_deletes_it(kube, permit
         body["spec"]["datasets"] = [world["dataset"]]
         kube.create(f"{API}/datapermits", body)
         try:
-            p = wait_for(lambda: (p := kube.permit(name)) and (_cond(p, "NamespaceReady") or {}).get("reason")
-                         == "NamespaceTaken" and p, 20, what="NamespaceReady False, NamespaceTaken")
+            p = wait_for("NamespaceReady False, NamespaceTaken",
+                         lambda: (p := kube.permit(name)) and (_cond(p, "NamespaceReady") or {}).get("reason")
+                         == "NamespaceTaken" and p, 20)
             assert _cond(p, "NamespaceReady")["status"] == "False" and _cond(p, "Ready")["status"] == "False"
             assert ns in _cond(p, "NamespaceReady")["message"]
             live = kube.get(f"/api/v1/namespaces/{ns}")
@@ -91,7 +92,7 @@ def test_a_permit_never_adopts_an_existing_namespace_nor_deletes_it(kube, permit
             assert kube.items(f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies") == []
         finally:
             kube.delete(f"{API}/datapermits/{name}")
-        wait_for(lambda: kube.permit(name) is None, 20, what="the permit gone")
+        wait_for("the permit gone", lambda: kube.permit(name) is None, 20)
         time.sleep(2)  # the garbage collector acts within moments on an owned namespace
         live = kube.get(f"/api/v1/namespaces/{ns}")
         assert live is not None and live["status"]["phase"] == "Active", "deleting the permit deleted the namespace"
@@ -114,7 +115,7 @@ def test_revocation_and_stops_need_no_operator(kube, permits, world):
     where nothing answers -- an operator that is down -- scoped by a label to this test's objects."""
     p = permits()
     name, ns = p["metadata"]["name"], f"spe-{p['metadata']['name']}"
-    wait_for(lambda: kube.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), 20, what="namespace")
+    wait_for("namespace", lambda: kube.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), 20)
     make_workspace(kube, world, name, "ws", running=True)
     label = {"spe.ehds.io/test-operator-down": secrets.token_hex(4)}
     kube.merge(f"{API}/datapermits/{name}", {"metadata": {"labels": label}})
@@ -134,9 +135,8 @@ def test_revocation_and_stops_need_no_operator(kube, permits, world):
                 return err.status == 500 and "failed calling webhook" in err.body
             return False
         # The configuration is in force: any other change is refused while the operator is down.
-        wait_for(lambda: refused(f"{API}/datapermits/{name}",
-                                 {"spec": {"purpose": "A changed purpose while the operator is down."}}), 15,
-                 what="the dead webhook in force")
+        wait_for("the dead webhook in force", lambda: refused(f"{API}/datapermits/{name}",
+                                 {"spec": {"purpose": "A changed purpose while the operator is down."}}), 15)
         assert refused(f"{API}/namespaces/{ns}/workspaces/ws", {"spec": {"idleTimeoutMinutes": 5}})
         # Stopping a workspace and suspending and revoking the permit are admitted all the same.
         stopped = kube.api.call("PATCH", f"{API}/namespaces/{ns}/workspaces/ws", {"spec": {"running": False}},

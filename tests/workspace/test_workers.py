@@ -10,6 +10,7 @@ import pytest
 
 from spe_operator.handlers.workspaces import WORKSPACE_POOL
 from spe_operator.settings import SpeSettings
+from spe_operator.workqueue import KeyedQueue
 from spe_operator.workspaces import controller as controller_module
 
 pytestmark = pytest.mark.workspace
@@ -52,3 +53,21 @@ async def test_a_burst_of_workspaces_is_reconciled_as_wide_as_the_connection_poo
         await _until(lambda: len(done) == 100)
     finally:
         await ctl.stop()
+
+
+async def test_the_keyed_queue_holds_each_key_once_and_requeues_a_key_put_while_held():
+    q: KeyedQueue[str] = KeyedQueue()
+    for key in ("a", "b", "a"):
+        q.put(key)
+    assert await q.get() == "a"
+    q.put("a")  # while a worker holds it: not handed to a second worker
+    assert await q.get() == "b"
+    q.put("a")
+    q.done("b")
+    assert q._ready.empty()
+    q.done("a")  # let go: queued once more, once
+    assert await q.get() == "a" and q._ready.empty()
+    q.done("a")
+    q.put_after("c", 0.01)
+    q.put_after("c", 0.02)  # the newest timer wins
+    assert await asyncio.wait_for(q.get(), 1) == "c" and q.timer("c") is None and q._ready.empty()

@@ -19,10 +19,12 @@ from typing import Any
 
 from spe_api import Dataset, DatasetPhase
 from spe_api.datapermit import PERMIT_NAMESPACE_PREFIX
+from spe_api.reasons import DatasetMessage, DatasetReason
 from spe_kube import ApiError, KubeClient, kind_for
 from spe_kube.events import NORMAL, WARNING, post_event
 
 from ..settings import SpeSettings
+from ..workqueue import KeyedQueue
 from . import builders, names as n
 from .report import Observed, Verdict, build_status, job_outcome, parse_summary, status_patch, terminated, verdict
 
@@ -41,10 +43,7 @@ class DatasetController:
     def __init__(self, kube: KubeClient, settings: SpeSettings, audit: Any = None):
         self.kube, self.settings, self.audit = kube, settings, audit
         self.ns = settings.operator_namespace
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
-        self._busy: set[str] = set()
-        self._again: set[str] = set()
+        self._queue: KeyedQueue[str] = KeyedQueue()
         self._active: set[str] = set()  # datasets whose ingest runs: polled for progress
         self._tasks: list[asyncio.Task] = []
 
@@ -62,17 +61,11 @@ class DatasetController:
     def enqueue(self, name: str) -> None:
         if not name:
             return
-        if name in self._busy:
-            self._again.add(name)
-        elif name not in self._queued:
-            self._queued.add(name)
-            self._queue.put_nowait(name)
+        self._queue.put(name)
 
     async def _worker(self) -> None:
         while True:
             name = await self._queue.get()
-            self._queued.discard(name)
-            self._busy.add(name)
             try:
                 await self.reconcile(name)
             except asyncio.CancelledError:
@@ -81,10 +74,7 @@ class DatasetController:
                 log.exception("dataset %s: reconcile failed; retrying", name)
                 self._active.add(name)
             finally:
-                self._busy.discard(name)
-                if name in self._again:
-                    self._again.discard(name)
-                    self.enqueue(name)
+                self._queue.done(name)
 
     async def _ticker(self) -> None:
         """Progress while ingests run; everything, now and then (level-based safety net)."""
@@ -155,26 +145,26 @@ class DatasetController:
         """A setting or spec field that stops the ingest before anything is created."""
         s, spec = self.settings, ds.spec
         if spec.source.claim_namespace != self.ns:
-            return DatasetPhase.FAILED, n.DatasetMessage.SOURCE_NAMESPACE.format(
+            return DatasetPhase.FAILED, DatasetMessage.SOURCE_NAMESPACE.format(
                 namespace=spec.source.claim_namespace, operator=self.ns)
         for field, ref in (("pseudonymisation.keySecret", spec.pseudonymisation.key_secret),
                            ("signingKeySecret", spec.signing_key_secret)):
             if ref.namespace not in (None, self.ns):
-                return DatasetPhase.FAILED, n.DatasetMessage.SECRET_NAMESPACE.format(
+                return DatasetPhase.FAILED, DatasetMessage.SECRET_NAMESPACE.format(
                     field=field, namespace=ref.namespace, operator=self.ns)
         unsupported = sorted(o.value for o in spec.anonymisation.options if o.value in n.UNSUPPORTED_OPTIONS)
         if unsupported:
-            return DatasetPhase.FAILED, n.DatasetMessage.UNSUPPORTED_OPTION.format(options=", ".join(unsupported))
+            return DatasetPhase.FAILED, DatasetMessage.UNSUPPORTED_OPTION.format(options=", ".join(unsupported))
         cls = spec.storage.storage_class_name or s.default_storage_class
         classes = ", ".join(s.encrypted_storage_classes) or "none configured"
         if not cls:
-            return DatasetPhase.FAILED, n.DatasetMessage.NO_STORAGE_CLASS.format(classes=classes)
+            return DatasetPhase.FAILED, DatasetMessage.NO_STORAGE_CLASS.format(classes=classes)
         if cls not in s.encrypted_storage_classes and not s.allow_unencrypted_storage:
-            return DatasetPhase.FAILED, n.DatasetMessage.NOT_ENCRYPTED.format(cls=cls, classes=classes)
+            return DatasetPhase.FAILED, DatasetMessage.NOT_ENCRYPTED.format(cls=cls, classes=classes)
         if not s.ingest_image:
-            return DatasetPhase.PENDING, n.DatasetMessage.NO_INGEST_IMAGE
+            return DatasetPhase.PENDING, DatasetMessage.NO_INGEST_IMAGE
         if await self.kube.get_or_none(PVC, spec.source.claim_name, self.ns) is None:
-            return DatasetPhase.PENDING, n.DatasetMessage.SOURCE_MISSING.format(
+            return DatasetPhase.PENDING, DatasetMessage.SOURCE_MISSING.format(
                 namespace=self.ns, claim=spec.source.claim_name)
         return None
 
@@ -297,7 +287,7 @@ class DatasetController:
         if self.audit is not None and v.phase in (DatasetPhase.READY, DatasetPhase.FAILED, DatasetPhase.QUARANTINED):
             await self.audit.record("dataset.ingested", target=f"dataset/{ds.name}", dataset=ds.name,
                                     outcome="success" if v.phase == DatasetPhase.READY else
-                                    "denied" if v.reason == n.DatasetReason.K_REFUSED else "failure",
+                                    "denied" if v.reason == DatasetReason.K_REFUSED else "failure",
                                     details={"phase": v.phase.value, "reason": v.reason, "revision": ds.generation,
                                              "manifestDigest": (v.summary or {}).get("manifestDigest")})
 

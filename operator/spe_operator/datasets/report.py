@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from spe_api import Dataset, DatasetCounts, DatasetPhase, DatasetStatus, set_condition
+from spe_api import ConditionType, Dataset, DatasetCounts, DatasetPhase, DatasetStatus, set_condition
+from spe_api.reasons import DatasetMessage as M
+from spe_api.reasons import DatasetReason as R
 
 from . import names as n
-
-M, R = n.DatasetMessage, n.DatasetReason
 
 
 def job_outcome(job: dict[str, Any] | None) -> str | None:
@@ -188,8 +188,8 @@ def build_status(ds: Dataset, obs: Observed, v: Verdict, now: datetime) -> Datas
     ready = v.phase == DatasetPhase.READY
     counts = counts_from(summary) if summary.get("counts") else None
     k = (summary.get("k") or {}).get("k")
-    own = [c for c in ds.status.conditions if c.type == n.CONDITION_INGESTED]  # nothing else survives
-    conditions = set_condition(own, n.CONDITION_INGESTED, ready, v.reason, v.message, ds.generation, now)
+    own = [c for c in ds.status.conditions if c.type == ConditionType.INGESTED]  # nothing else survives
+    conditions = set_condition(own, ConditionType.INGESTED, ready, v.reason, v.message, ds.generation, now)
     claim = obs.claim
     return DatasetStatus(
         observed_generation=ds.generation, conditions=conditions, message=v.message, phase=v.phase,

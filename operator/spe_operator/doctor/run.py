@@ -9,6 +9,7 @@ import datetime
 import logging
 from pathlib import Path
 
+from spe_api import Reason
 from spe_kube import ApiError, KubeClient, kind_for
 
 from ..settings import SpeSettings
@@ -72,7 +73,7 @@ def event_for(result: CheckResult, namespace: str, now: datetime.datetime) -> di
             "metadata": {"generateName": f"{namespace}.preflight-", "namespace": EVENTS_NAMESPACE,
                          "labels": {"spe.ehds.io/check": result.name}},
             "involvedObject": {"apiVersion": "v1", "kind": "Namespace", "name": namespace},
-            "reason": "PreflightPassed" if ok else "PreflightFailed",
+            "reason": Reason.PREFLIGHT_PASSED if ok else Reason.PREFLIGHT_FAILED,
             "type": "Normal" if ok else "Warning",
             "message": f"{result.name}: {result.status.value}: {message}"[:1024],
             "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,

@@ -1,7 +1,7 @@
 """DataPermit reconciler: Kopf wiring plus the one level-based reconcile.
 
 Every trigger ends in the same place, ``reconcile_permit(name)``, run by a per-permit worker
-(``permits.queue``), never two at once for one permit:
+(``workqueue.ReconcileQueue``), never two at once for one permit:
 
 - create, update (a new ``metadata.generation``) and resume (the initial listing when the
   operator starts): ``@kopf.on.event`` on DataPermits kicks the permit;
@@ -44,7 +44,7 @@ from ..audit import AuditHook
 from ..federation.lease import effective_permit, is_mirrored
 from ..permits.namespace import namespace_refusal
 from ..permits.phase import PhaseInfo, evaluate, seconds_until
-from ..permits.queue import ReconcileQueue
+from ..workqueue import ReconcileQueue
 from ..permits.status import (ChildrenResult, Transition, build_status, permit_active_condition, stop_patch,
                               transitions, workspace_actions)
 from ..identity.reconcile import make_identity, with_identity
@@ -306,7 +306,8 @@ async def _explain_stops(kube: KubeClient, audit: AuditHook, permit: DataPermit,
     if stopped:
         names = ", ".join(sorted(ws.name for ws in stopped))
         await post_event(kube, _permit_ref(permit), type_=WARNING, reason=info.reason,
-                         message=f"Stopped {len(stopped)} workspace(s) in {stopped[0].namespace}: {names}. {info.message}")
+                         message=Message.PERMIT_STOPPED_WORKSPACES.format(
+                             count=len(stopped), namespace=stopped[0].namespace, names=names, detail=info.message))
 
 
 def _ws_reason(info: PhaseInfo) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from spe_api import GROUP, VERSION, ConditionType, Tool, ToolPhase, set_condition
+from spe_api import GROUP, VERSION, ConditionType, Message, Tool, ToolPhase, set_condition
 from spe_kube import kind_for
 from spe_kube.events import NORMAL, WARNING, post_event
 
@@ -55,7 +55,7 @@ async def reconcile_tool(body: kopf.Body, type: str | None, memo: kopf.Memo, **_
     if phase == before:
         return
     message = patch["status"]["conditions"][-1]["message"] if phase != ToolPhase.APPROVED else \
-        f"Tool {tool.name} ({tool.spec.image}) is approved for workspaces."
+        Message.TOOL_APPROVED_EVENT.format(tool=tool.name, image=tool.spec.image)
     await post_event(memo.kube, body, type_=WARNING if phase == ToolPhase.REVOKED else NORMAL,
                      reason=f"Tool{phase.value}", message=message)
     act = AUDIT_ACTS.get(phase)

@@ -113,12 +113,12 @@ def transitions(permit: DataPermit, info: PhaseInfo, namespace: str) -> list[Tra
     old_phase = permit.status.phase
     out: list[Transition] = []
     if old_phase is None:
-        out.append(Transition("permit.issued", "Issued", Message.PERMIT_ISSUED.format(
+        out.append(Transition("permit.issued", Reason.ISSUED, Message.PERMIT_ISSUED.format(
             permit_id=permit.spec.permit_id, namespace=namespace, members=len(permit.spec.members),
             not_after=_iso(permit.spec.not_after))))
     elif permit.status.observed_generation is not None and permit.status.observed_generation != permit.generation:
-        out.append(Transition("permit.changed", "Changed",
-                              f"Permit {permit.spec.permit_id} changed (generation {permit.generation})."))
+        out.append(Transition("permit.changed", Reason.CHANGED, Message.PERMIT_CHANGED.format(
+            permit_id=permit.spec.permit_id, generation=permit.generation)))
     if info.phase != old_phase:
         act = _PHASE_ACTS.get(info.phase)
         if act is not None:

@@ -1,5 +1,15 @@
-"""A keyed reconcile queue: one worker task per permit, woken by events, by its own schedule
-(the next validity boundary or the periodic re-reconcile), or by a retry after an error.
+"""The operator's keyed work queues: the one home of "reconcile this key, one run at a time".
+
+Two shapes, for two kinds of controller; both retry a failed key with the same backoff
+(``backoff``), and both coalesce: a key asked for while it is being reconciled runs exactly once
+more afterwards, never twice at once.
+
+``KeyedQueue`` -- keys wait for a pool of workers (the Workspace and Dataset controllers): at most
+as many reconciles at once as there are workers, each key queued at most once, delayed puts for
+deadlines and retries (client-go's workqueue, in asyncio).
+
+``ReconcileQueue`` -- one task per key (the DataPermit reconciler), woken by kicks, by its own
+schedule (the next validity boundary or the periodic re-reconcile), or by a retry after an error.
 
 Why not Kopf's ``@kopf.timer`` / ``@kopf.daemon`` on the DataPermit: Kopf puts a finalizer on
 every object that has a timer or a daemon (to stop them before the object goes), and a permit
@@ -7,9 +17,10 @@ has no state outside Kubernetes to clean up -- its children go by owner-referenc
 collection. A finalizer would only add a way for deletion to hang while the operator is down.
 So the schedule lives here, beside Kopf, and the Kopf handlers merely ``kick`` a permit.
 
-Guarantees: one reconcile per key at a time (no interleaving of two reconciles of the same
-permit); kicks during a reconcile coalesce into exactly one follow-up run; a reconcile returns
-the seconds until it wants to run again, which the worker honours to the millisecond.
+Guarantees of ``ReconcileQueue``: one reconcile per key at a time (no interleaving of two
+reconciles of the same permit); kicks during a reconcile coalesce into exactly one follow-up
+run; a reconcile returns the seconds until it wants to run again, which the worker honours to
+the millisecond.
 
 A deadline preempts: when a reconcile asked to run again sooner than the periodic interval
 (a validity boundary), and a reconcile started by a kick is still running when that moment
@@ -22,8 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +45,83 @@ try:  # the operator's HTTP client; connection trouble is logged without a trace
 except ImportError:  # pragma: no cover
     _CONNECTION_ERRORS = ()
 
-Reconcile = Callable[[str], Awaitable[float | None]]
+K = TypeVar("K", bound=Hashable)
 
 BACKOFF_MIN = 0.5
-BACKOFF_MAX = 30.0
+
+
+def backoff(failures: int, maximum: float) -> float:
+    """Seconds before the next try after ``failures`` failures in a row: 0.5, 1, 2, ... ``maximum``."""
+    return min(maximum, BACKOFF_MIN * 2 ** (failures - 1))
+
+
+class KeyedQueue(Generic[K]):
+    """Keys waiting for a pool of workers, each queued at most once.
+
+    A worker takes a key with ``get`` and hands it back with ``done``; a key ``put`` while a
+    worker holds it is queued once more by ``done`` (one reconcile per key at a time, and no
+    change missed). ``put_after`` queues a key later (one timer per key: the newest wins)."""
+
+    def __init__(self) -> None:
+        self._ready: asyncio.Queue[K] = asyncio.Queue()
+        self._queued: set[K] = set()
+        self._active: set[K] = set()
+        self._dirty: set[K] = set()
+        self._timers: dict[K, asyncio.TimerHandle] = {}
+
+    def put(self, key: K) -> None:
+        if key in self._active:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._ready.put_nowait(key)
+
+    def put_all(self, keys: Iterable[K]) -> None:
+        for key in keys:
+            self.put(key)
+
+    def put_after(self, key: K, seconds: float) -> None:
+        """Queue ``key`` in ``seconds`` (replacing any timer it has)."""
+        self.cancel_timer(key)
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_later(max(0.0, seconds), self._fire, key)
+
+    def timer(self, key: K) -> asyncio.TimerHandle | None:
+        """The pending ``put_after`` of ``key``, if any."""
+        return self._timers.get(key)
+
+    def cancel_timer(self, key: K) -> None:
+        handle = self._timers.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def cancel_timers(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+    def _fire(self, key: K) -> None:
+        self._timers.pop(key, None)
+        self.put(key)
+
+    async def get(self) -> K:
+        """The next key; the caller holds it until ``done``."""
+        key = await self._ready.get()
+        self._queued.discard(key)
+        self._active.add(key)
+        return key
+
+    def done(self, key: K) -> None:
+        """The worker let go of ``key``: queued again if it was put meanwhile."""
+        self._active.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.put(key)
+
+
+Reconcile = Callable[[str], Awaitable[float | None]]
+
+PERMIT_BACKOFF_MAX = 30.0
 
 
 @dataclass
@@ -51,6 +136,8 @@ class _Slot:
 
 
 class ReconcileQueue:
+    """One task per key (the DataPermit reconciler's shape; see the module's docstring)."""
+
     def __init__(self, reconcile: Reconcile, *, interval: float, name: str = "reconcile"):
         self._reconcile = reconcile
         self._interval = interval
@@ -127,7 +214,7 @@ class ReconcileQueue:
                 continue
             except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff
                 slot.failures += 1
-                delay = min(BACKOFF_MAX, BACKOFF_MIN * 2 ** (slot.failures - 1))
+                delay = backoff(slot.failures, PERMIT_BACKOFF_MAX)
                 slot.deadline = None
                 if isinstance(exc, (OSError, *_CONNECTION_ERRORS)):  # the API server away: no traceback
                     log.warning("%s of %s failed (attempt %d): %s; retrying in %.1fs", self._name, key,
