@@ -6,14 +6,18 @@
 #      file (Debian package names, e.g. the hub's nodejs) gets a base of its own with them added;
 #   2. images/<name>/Dockerfile built by buildah (chroot isolation, no daemon) with
 #      --build-arg BASE_IMAGE=localhost/spe-base:<key> (a release keeps the pinned default);
-#   3. each saved as a docker-archive under .cache/images/, listed in .cache/images/index.json
-#      (ref, archive, key). spe-dev reads the index; the tests read the digest from containerd.
+#   3. each saved as a zstd-compressed docker-archive under .cache/images/ (about a third of
+#      its size), listed in .cache/images/index.json (ref, archive, key). spe-dev reads the index
+#      and streams each archive into the node's containerd; the tests read the digest there.
 # Keys hash the inputs (package list, Dockerfile, build context, RECIPE): an unchanged
-# tree builds nothing. buildah's storage is .cache/images/buildah (its layer cache keeps the
-# pinned tools' layer while the project's sources change).
+# tree builds nothing. buildah's storage is .cache/images/buildah; once an image is saved, its
+# layers there go (they were most of the disk a build used: a clean run of the suite filled a
+# CI machine's disk), only the bases stay. SPE_IMAGES_KEEP_LAYERS=1 keeps buildah's layer cache
+# instead, for whoever rebuilds the images often (the pinned tools' layers stay cached).
 # Environment: SPE_IMAGES (default "notebook-jupyterlab ingest hub operator egress"), SPE_IMAGES_CACHE (archives and
 # index), SPE_BUILDAH_STORE (buildah's storage, default $SPE_IMAGES_CACHE/buildah; several
-# checkouts may share one: a lock next to it lets one build at a time use it).
+# checkouts may share one: a lock next to it lets one build at a time use it),
+# SPE_IMAGES_KEEP_LAYERS (1: keep buildah's layer cache).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -24,7 +28,7 @@ log() { printf '[images] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap --mode=root, buildah's chroot isolation)"
-for p in mmdebstrap buildah; do command -v "$p" >/dev/null || die "$p missing: bash scripts/deps.d/node.sh"; done
+for p in mmdebstrap buildah zstd; do command -v "$p" >/dev/null || die "$p missing: bash scripts/deps.d/node.sh"; done
 STORE_DIR="${SPE_BUILDAH_STORE:-$CACHE/buildah}"
 mkdir -p "$CACHE" "$STORE_DIR"
 exec 9>"$STORE_DIR.lock"
@@ -104,6 +108,9 @@ build_mounts=()
   build_mounts+=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro)
 [ -f /etc/pip.conf ] && build_mounts+=(--volume /etc/pip.conf:/etc/pip.conf:ro)
 
+keep_layers="${SPE_IMAGES_KEEP_LAYERS:-0}"
+layers=(--layers=false)
+[ "$keep_layers" = 1 ] && layers=(--layers)
 index="$CACHE/index.json"
 entries=()
 for name in $IMAGES; do
@@ -115,18 +122,26 @@ for name in $IMAGES; do
   fi
   key="$(printf '%s %s %s\n' "$BASE_KEY" "$(context_key "$name")" "$RECIPE" | sha256sum | cut -c1-16)"
   ref="localhost/spe-$name:$key"
-  archive="$CACHE/$name-$key.tar"
+  archive="$CACHE/$name-$key.tar.zst"
+  if [ ! -s "$archive" ] && [ -s "$CACHE/$name-$key.tar" ]; then  # saved before archives were compressed
+    zstd --quiet --force -T0 -3 --rm "$CACHE/$name-$key.tar" -o "$archive.tmp" && mv "$archive.tmp" "$archive"
+  fi
   if [ ! -s "$archive" ]; then
     log "$name: buildah bud (BASE_IMAGE=$BASE_REF)"
     start=$SECONDS
-    b bud --quiet --layers --pull=never --isolation chroot --network host "${build_mounts[@]}" \
+    b bud --quiet "${layers[@]}" --pull=never --isolation chroot --network host "${build_mounts[@]}" \
       --build-arg BASE_IMAGE="$BASE_REF" -f "$ROOT/images/$name/Dockerfile" -t "$ref" "$ROOT" >/dev/null ||
       die "buildah bud of images/$name/Dockerfile failed"
-    b push --quiet "$ref" "docker-archive:$archive.tmp:$ref" || die "saving $ref failed"
+    rm -f "$archive.tar"
+    b push --quiet "$ref" "docker-archive:$archive.tar:$ref" || die "saving $ref failed"
+    zstd --quiet --force -T0 -3 --rm "$archive.tar" -o "$archive.tmp" || die "compressing $ref failed"
     mv "$archive.tmp" "$archive"
-    log "$name: $ref in $(( SECONDS - start ))s ($(du -h "$archive" | cut -f1))"
-    # Older archives of this image go; buildah keeps its layer cache.
-    for old in "$CACHE/$name"-*.tar; do [ "$old" != "$archive" ] && rm -f "$old" "$old".imported-*; done
+    log "$name: $ref in $(( SECONDS - start ))s ($(du -h "$archive" | cut -f1) compressed)"
+    [ "$keep_layers" = 1 ] || b rmi --force "$ref" >/dev/null
+    # Older archives of this image go (.tar: before they were compressed).
+    for old in "$CACHE/$name"-*.tar "$CACHE/$name"-*.tar.zst; do
+      [ "$old" != "$archive" ] && rm -f "$old" "$old".imported-*
+    done
   else
     log "$name: up to date ($ref)"
   fi
@@ -146,4 +161,13 @@ for name, entry in old.items():
         new["images"][name] = entry
 print(json.dumps(new, sort_keys=True))' "$index" >"$index.tmp"
 mv "$index.tmp" "$index"
+# What a build left behind in buildah's storage: intermediate stages, images of earlier keys.
+if [ "$keep_layers" != 1 ]; then
+  b rmi --prune --force >/dev/null 2>&1 || true
+  b images --noheading --format '{{.Name}}:{{.Tag}}' 2>/dev/null |
+    grep -v '^localhost/spe-base:' | while read -r stale; do
+      b rmi --force "$stale" >/dev/null 2>&1 || true
+    done
+fi
+log "buildah's storage: $(du -sh "$STORE_DIR" 2>/dev/null | cut -f1)"
 log "index: $index"

@@ -90,15 +90,31 @@ def image_digests(lay: NodeLayout) -> dict[str, str]:
     return out
 
 
-def import_archive(lay: NodeLayout, archive: Path) -> None:
-    proc = ctr(lay, "images", "import", str(archive))
+def import_archive(lay: NodeLayout, archive: Path, timeout: float = 600) -> None:
+    """Import a docker-archive into the node's containerd; one compressed by images/build-local.sh
+    (``.zst``) is streamed through ``zstd -dc``, never written out uncompressed."""
+    if archive.suffix != ".zst":
+        proc = ctr(lay, "images", "import", str(archive), timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ctr images import {archive}: {proc.stderr.strip() or proc.stdout.strip()}")
+        return
+    with subprocess.Popen(["zstd", "-dc", str(archive)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as unzstd:
+        proc = subprocess.run(["ctr", "--address", str(lay.containerd_sock), "--namespace", "k8s.io",
+                               "images", "import", "-"], stdin=unzstd.stdout, capture_output=True, text=True,
+                              timeout=timeout)
+        unzstd.stdout.close()
+        unzstd_err = unzstd.stderr.read().decode(errors="replace").strip()
+        unzstd.wait(timeout=30)
+    if unzstd.returncode != 0:
+        raise RuntimeError(f"zstd -dc {archive} (rebuild it: bash images/build-local.sh): {unzstd_err}")
     if proc.returncode != 0:
         raise RuntimeError(f"ctr images import {archive}: {proc.stderr.strip() or proc.stdout.strip()}")
 
 
 def local_image_archives(images_dir: Path | None) -> dict[str, tuple[str, Path]]:
-    """The project images built by images/build-local.sh: name -> (ref, docker-archive), from
-    its index."""
+    """The project images built by images/build-local.sh: name -> (ref, docker-archive, plain
+    or zstd-compressed), from its index."""
     if images_dir is None:
         return {}
     index = images_dir / "index.json"

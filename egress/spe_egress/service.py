@@ -5,13 +5,7 @@ object, verifies its seal, applies a pure mutation, checks the lifecycle, writes
 records of the act, seals and writes with optimistic concurrency (retrying on conflict),
 under a per-review lock for this process.
 
-- **Sealed records.** Every state the gateway writes carries ``status.seal``, an HMAC-SHA256
-  (key derived from the gateway's secret) over the request's namespace, name, spec and state.
-  A record that does not verify -- edited, forged, or copied from another request -- is
-  refused (``record_tampered``) and audited (``export.tampered``); it never signs a link.
-- **Audit fails closed.** The records of an act are written before the act takes effect
-  (before the state is written, before a file or bundle is handed out); when the trail cannot
-  be written the act is refused (``audit_unavailable``, 503) and nothing changes.
+- **Sealed records, audit that fails closed**: see :mod:`.sealed_records`.
 - **Reviewer scope.** A reviewer sees and decides only the requests of permits whose
   ``exportPolicy.reviewers`` name them, and never those of a permit that names them as a
   member. People are compared on one subject (:mod:`.identity`).

@@ -5,7 +5,7 @@
 # buildah (builds images/*/Dockerfile without a Docker engine) and gcc (the pause binary).
 # Debian packages; idempotent: installs only what is missing. Nothing is started or enabled.
 set -euo pipefail
-PKGS=(containerd runc containernetworking-plugins iptables ipset socat conntrack mmdebstrap buildah
+PKGS=(containerd runc containernetworking-plugins iptables ipset socat conntrack mmdebstrap buildah zstd
       uidmap gcc libc6-dev iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
