@@ -34,7 +34,8 @@ def checks_operator(cluster, spe_crds, operator_kubeconfig):
     for session in paused:
         session.stop()
     try:
-        with running_operator(suite_settings(kubeconfig=operator_kubeconfig, dataset_reconciler=True)) as settings:
+        with running_operator(suite_settings(kubeconfig=operator_kubeconfig, dataset_reconciler=True,
+                                             ingest_image=None)) as settings:
             yield settings
     finally:
         for session in paused:
