@@ -172,8 +172,8 @@ def test_spec_change_reingests_and_keeps_the_old_claim_while_a_workspace_mounts_
         time.sleep(3)  # a few reconciles: the old claim stays while the pod runs
         assert env.claim(old_claim) is not None
         env.api.call("DELETE", f"/api/v1/namespaces/{ns}/pods/ws-0?gracePeriodSeconds=0")
-        wait_for("the old claim to go", lambda: env.claim(old_claim) is None or
-                 env.claim(old_claim)["metadata"].get("deletionTimestamp"), timeout=120)
+        wait_for("the old claim to go", lambda: (lambda c: c is None or c["metadata"].get("deletionTimestamp"))(
+            env.claim(old_claim)), timeout=120)
         assert env.claim(new["status"]["claimName"])["metadata"]["labels"][LABEL_STATE] == "ready"
     finally:
         env.api.call("DELETE", f"/api/v1/namespaces/{ns}")
