@@ -133,6 +133,7 @@ class _Slot:
     runs: int = 0
     deadline: float | None = None  # loop time a reconcile asked to run again by (sooner than the interval)
     preempted: int = 0
+    running: bool = False  # a reconcile is in flight
 
 
 class ReconcileQueue:
@@ -143,6 +144,7 @@ class ReconcileQueue:
         self._interval = interval
         self._name = name
         self._slots: dict[str, _Slot] = {}
+        self._finishing: dict[str, asyncio.Task] = {}  # forgotten keys whose last run is still in flight
         self._closed = False
 
     # --- triggers ------------------------------------------------------------------------
@@ -169,9 +171,19 @@ class ReconcileQueue:
             slot.generation = generation
 
     def forget(self, key: str) -> None:
+        """Stop reconciling ``key`` (its object is gone). A run in flight is let finish, never
+        cancelled: what it does after the object went (the Event saying a permit's group was
+        left behind, posted once the last finalizer is off) would otherwise be lost to the
+        watch event of the deletion it caused. A later kick of the same key waits for it."""
         slot = self._slots.pop(key, None)
-        if slot is not None and slot.task is not None and slot.task is not asyncio.current_task():
+        if slot is None or slot.task is None or slot.task is asyncio.current_task():
+            return
+        if not slot.running:
             slot.task.cancel()
+            return
+        task = self._finishing[key] = slot.task
+        task.add_done_callback(lambda done: self._finishing.pop(key, None) if self._finishing.get(key) is done
+                               else None)
 
     def runs(self, key: str) -> int:
         slot = self._slots.get(key)
@@ -182,8 +194,9 @@ class ReconcileQueue:
 
     async def close(self) -> None:
         self._closed = True
-        tasks = [s.task for s in self._slots.values() if s.task is not None]
+        tasks = [s.task for s in self._slots.values() if s.task is not None] + list(self._finishing.values())
         self._slots.clear()
+        self._finishing.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -193,6 +206,9 @@ class ReconcileQueue:
     async def _worker(self, key: str, slot: _Slot) -> None:
         loop = asyncio.get_running_loop()
         delay: float | None = 0.0
+        prior = self._finishing.get(key)
+        if prior is not None:  # the last run for an object of this name that went: never overlap it
+            await asyncio.wait([prior])
         while self._slots.get(key) is slot:
             if not slot.wake.is_set():
                 try:
@@ -203,6 +219,7 @@ class ReconcileQueue:
             if self._slots.get(key) is not slot:
                 return
             started = loop.time()
+            slot.running = True
             try:
                 requeue = await self._run_once(key, slot)
             except asyncio.CancelledError:
@@ -225,6 +242,7 @@ class ReconcileQueue:
                 continue
             finally:
                 slot.runs += 1
+                slot.running = False
             slot.failures = 0
             delay = self._interval if requeue is None else min(max(requeue, 0.0), self._interval)
             slot.deadline = loop.time() + delay if delay < self._interval else None

@@ -177,3 +177,47 @@ def test_an_unknown_child_is_drift_unless_it_comes_with_the_initial_listing():
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spe-p", "labels": {"x": "y"}}}
     assert not child_event_is_drift({}, "namespaces", None, ns)
     assert child_event_is_drift({}, "namespaces", "ADDED", ns)
+
+
+@on_loop_time
+async def test_forgetting_a_key_lets_its_run_in_flight_finish_and_a_new_kick_waits_for_it():
+    """The deletion a reconcile causes (its finalizer off) must not cancel what that run does
+    next (the Event saying the group was left behind)."""
+    log = []
+    release = asyncio.Event()
+
+    async def reconcile(key):
+        log.append("start")
+        if len(log) == 1:
+            await release.wait()  # removing the finalizer: the watch's DELETED arrives meanwhile
+            log.append("after the object went")
+        return None
+
+    q = ReconcileQueue(reconcile, interval=60)
+    q.kick("a")
+    await _until(lambda: log == ["start"])
+    q.forget("a")  # what the DELETED event does
+    assert "a" not in q
+    q.kick("a")  # a new object of the same name
+    await asyncio.sleep(1)
+    assert log == ["start"], "the new key's run must not overlap the forgotten one's"
+    release.set()
+    await _until(lambda: log == ["start", "after the object went", "start"])
+    await q.close()
+
+
+@on_loop_time
+async def test_forgetting_an_idle_key_cancels_its_wait():
+    calls = []
+
+    async def reconcile(key):
+        calls.append(key)
+        return None
+
+    q = ReconcileQueue(reconcile, interval=60)
+    q.kick("a")
+    await _until(lambda: calls == ["a"])
+    q.forget("a")
+    await asyncio.sleep(120)  # past the interval: the forgotten key never runs again
+    assert calls == ["a"]
+    await q.close()
