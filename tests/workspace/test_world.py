@@ -1,0 +1,50 @@
+"""What the Workspace controller keeps of a watched body: everything it reads, not the API
+server's field-manager bookkeeping (the bulk of the operator's memory at 5,000 workspaces)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from spe_operator.workspaces.world import World, kept
+
+pytestmark = pytest.mark.workspace
+
+BODY = {
+    "apiVersion": "spe.ehds.io/v1alpha1", "kind": "Workspace",
+    "metadata": {"name": "w1", "namespace": "spe-p1", "uid": "u1", "resourceVersion": "7", "generation": 1,
+                 "labels": {"a": "b"},
+                 "managedFields": [{"manager": "spe-operator", "operation": "Apply",
+                                    "fieldsV1": {"f:status": {"f:conditions": {}}}}]},
+    "spec": {"permit": "p1", "tool": "jupyterlab", "datasets": ["ds1"], "running": True, "members": ["rita"]},
+    "status": {"phase": "Pending"},
+}
+
+
+def test_kept_drops_only_the_managed_fields_and_leaves_the_event_body_alone():
+    original = copy.deepcopy(BODY)
+    data = kept(BODY)
+    assert BODY == original  # the watch's body is not touched
+    assert "managedFields" not in data["metadata"]
+    expected = copy.deepcopy(BODY)
+    del expected["metadata"]["managedFields"]
+    assert data == expected
+
+
+def test_kept_bodies_share_their_key_strings():
+    # two events parsed separately carry separate copies of the same keys
+    one, two = json.loads(json.dumps(BODY)), json.loads(json.dumps(BODY))
+    a, b = kept(one), kept(two)
+    key_a = next(k for k in a["spec"] if k == "datasets")
+    key_b = next(k for k in b["spec"] if k == "datasets")
+    assert key_a is key_b
+
+
+def test_the_world_keeps_workspaces_without_managed_fields():
+    world = World()
+    assert world.put_workspace(copy.deepcopy(BODY))
+    entry = world.workspaces[("spe-p1", "w1")]
+    assert "managedFields" not in entry.body["metadata"]
+    assert entry.model is not None and entry.model.spec.permit == "p1"
