@@ -164,8 +164,9 @@ mv "$index.tmp" "$index"
 # What a build left behind in buildah's storage: intermediate stages, images of earlier keys.
 if [ "$keep_layers" != 1 ]; then
   b rmi --prune --force >/dev/null 2>&1 || true
-  b images --noheading --format '{{.Name}}:{{.Tag}}' 2>/dev/null |
-    grep -v '^localhost/spe-base:' | while read -r stale; do
+  # (a grep that finds nothing must not end the script: pipefail)
+  { b images --noheading --format '{{.Name}}:{{.Tag}}' 2>/dev/null || true; } |
+    { grep -v '^localhost/spe-base:' || true; } | while read -r stale; do
       b rmi --force "$stale" >/dev/null 2>&1 || true
     done
 fi
