@@ -127,7 +127,13 @@ def test_interrupted_job_is_not_ready_then_completes_on_retry(dataset_env):
                 if s["name"] == "ingest" and "running" in (s.get("state") or {}):
                     return pod
         return None
-    pod = wait_for("the ingest container running", ingesting_pod, timeout=300, interval=0.2)
+    try:
+        pod = wait_for("the ingest container running", ingesting_pod, timeout=300, interval=0.2)
+    except (AssertionError, pytest.fail.Exception):  # say why: unscheduled, still provisioning, done already
+        print(env.cluster.kubectl("get", "jobs,pods,pvc", "-n", OPERATOR_NS, "-o", "wide").stdout)
+        print(env.cluster.kubectl("describe", "pods", "-n", OPERATOR_NS, "-l", "spe.ehds.io/dataset=ct-int").stdout)
+        print(json.dumps((env.get("ct-int") or {}).get("status"), indent=1))
+        raise
     first = pod["metadata"]["name"]
     env.api.call("DELETE", f"/api/v1/namespaces/{OPERATOR_NS}/pods/{first}")
     phases = []
