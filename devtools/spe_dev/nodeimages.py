@@ -72,9 +72,9 @@ def pause_archive(s: Settings) -> Path:
     return out
 
 
-def ctr(lay: NodeLayout, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def ctr(lay: NodeLayout, *args: str, timeout: float = 600, stdin=None) -> subprocess.CompletedProcess:
     return subprocess.run(["ctr", "--address", str(lay.containerd_sock), "--namespace", "k8s.io", *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          stdin=stdin, capture_output=True, text=True, timeout=timeout)
 
 
 def image_digests(lay: NodeLayout) -> dict[str, str]:
@@ -93,21 +93,17 @@ def image_digests(lay: NodeLayout) -> dict[str, str]:
 def import_archive(lay: NodeLayout, archive: Path, timeout: float = 600) -> None:
     """Import a docker-archive into the node's containerd; one compressed by images/build-local.sh
     (``.zst``) is streamed through ``zstd -dc``, never written out uncompressed."""
-    if archive.suffix != ".zst":
+    if archive.suffix != ".zst":  # the pause image, written here uncompressed
         proc = ctr(lay, "images", "import", str(archive), timeout=timeout)
-        if proc.returncode != 0:
-            raise RuntimeError(f"ctr images import {archive}: {proc.stderr.strip() or proc.stdout.strip()}")
-        return
-    with subprocess.Popen(["zstd", "-dc", str(archive)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as unzstd:
-        proc = subprocess.run(["ctr", "--address", str(lay.containerd_sock), "--namespace", "k8s.io",
-                               "images", "import", "-"], stdin=unzstd.stdout, capture_output=True, text=True,
-                              timeout=timeout)
-        unzstd.stdout.close()
-        unzstd_err = unzstd.stderr.read().decode(errors="replace").strip()
-        unzstd.wait(timeout=30)
-    if unzstd.returncode != 0:
-        raise RuntimeError(f"zstd -dc {archive} (rebuild it: bash images/build-local.sh): {unzstd_err}")
+    else:
+        with subprocess.Popen(["zstd", "-dc", str(archive)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as unzstd:
+            proc = ctr(lay, "images", "import", "-", stdin=unzstd.stdout, timeout=timeout)
+            unzstd.stdout.close()
+            unzstd_err = unzstd.stderr.read().decode(errors="replace").strip()
+            unzstd.wait(timeout=30)
+        if unzstd.returncode != 0:
+            raise RuntimeError(f"zstd -dc {archive} (rebuild it: bash images/build-local.sh): {unzstd_err}")
     if proc.returncode != 0:
         raise RuntimeError(f"ctr images import {archive}: {proc.stderr.strip() or proc.stdout.strip()}")
 

@@ -37,13 +37,12 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from aiohttp import ClientError
+
 log = logging.getLogger(__name__)
 
-try:  # the operator's HTTP client; connection trouble is logged without a traceback
-    from aiohttp import ClientError as _ClientError
-    _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (_ClientError,)
-except ImportError:  # pragma: no cover
-    _CONNECTION_ERRORS = ()
+# The operator's HTTP client (Kopf's too): connection trouble is logged without a traceback.
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (ClientError,)
 
 K = TypeVar("K", bound=Hashable)
 
