@@ -339,7 +339,7 @@ CASES = [
      "create", ["metadata.name", "'system' is reserved"]),
     ("name: permit with a dot", lambda w: _permit(w, metadata__name=f"a.{w.suffix}"),
      "create", ["metadata.name", "DNS-1123 label"]),
-    ("name: workspace with a leading digit", lambda w: _ws(w, metadata__name=f"1{w.suffix}"),
+    ("name: workspace with a leading digit", lambda w: _ws(w, metadata__name=f"1w{w.suffix}"),
      "create", ["metadata.name", "DNS-1035 label"]),
     ("name: workspace with a dot", lambda w: _ws(w, metadata__name=f"w.{w.suffix}"),
      "create", ["metadata.name", "DNS-1035 label"]),

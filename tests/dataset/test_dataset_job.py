@@ -5,7 +5,10 @@ comes from what the Job reported; refusals, interruptions and hand-written statu
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -114,28 +117,64 @@ def test_hand_patched_status_is_corrected(dataset_env, cluster):
     assert st["message"] == ds["status"]["message"]
 
 
+def _ingest_process(project: str) -> int | None:
+    """Host pid of the ingest container's process for ``project`` (the real node's containers are
+    processes of this machine), or None."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"spe-ingest") for a in argv) and b"run" in argv and project.encode() in argv:
+            return int(entry.name)
+    return None
+
+
+def _journal_records(volume: Path) -> list[str]:
+    journal = volume / ".spe-ingest" / "journal.jsonl"
+    lines = journal.read_text().splitlines() if journal.is_file() else []
+    return [line for line in lines[1:] if line.endswith("}")]   # the first line is the run's fingerprint
+
+
 def test_interrupted_job_is_not_ready_then_completes_on_retry(dataset_env):
+    """The ingest is killed mid-run, as a node losing the pod would: the Dataset stays Ingesting,
+    the Job's next pod resumes the interrupted one's journal, and the Dataset ends Ready.
+
+    600 files take well under a second to de-identify, far too short to catch by polling the API:
+    the test finds the process on this machine, holds it with SIGSTOP and lets it run in 20 ms
+    steps until its journal holds records, then kills it."""
     env = dataset_env
     spec = SourceSpec(patients=150, per_patient=4, classes=2)
     env.source_claim("src-int", spec, uid_root=3)
     keys = env.keys("int")
     env.apply(env.dataset_body("ct-int", "src-int", keys))
-
-    def ingesting_pod():
-        for pod in env.pods("ct-int"):
-            for s in pod.get("status", {}).get("initContainerStatuses") or []:
-                if s["name"] == "ingest" and "running" in (s.get("state") or {}):
-                    return pod
-        return None
     try:
-        pod = wait_for("the ingest container running", ingesting_pod, timeout=300, interval=0.2)
+        pid = wait_for("the ingest process of ct-int on the node", lambda: _ingest_process("ct-int"),
+                       timeout=300, interval=0.01)
     except (AssertionError, pytest.fail.Exception):  # say why: unscheduled, still provisioning, done already
         print(env.cluster.kubectl("get", "jobs,pods,pvc", "-n", OPERATOR_NS, "-o", "wide").stdout)
         print(env.cluster.kubectl("describe", "pods", "-n", OPERATOR_NS, "-l", "spe.ehds.io/dataset=ct-int").stdout)
         print(json.dumps((env.get("ct-int") or {}).get("status"), indent=1))
         raise
-    first = pod["metadata"]["name"]
-    env.api.call("DELETE", f"/api/v1/namespaces/{OPERATOR_NS}/pods/{first}")
+    os.kill(pid, signal.SIGSTOP)
+    first = next(p["metadata"]["name"] for p in env.pods("ct-int"))   # the Job's only pod so far
+    claim = env.claim(dataset_claim_name("ct-int", 1))
+    pv = env.api.get(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
+    volume = Path((pv["spec"].get("hostPath") or pv["spec"].get("local"))["path"])
+    deadline = time.monotonic() + 120
+    while not (seen := _journal_records(volume)):
+        assert time.monotonic() < deadline, "the held ingest wrote no journal record in 120 s of 20 ms steps"
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.02)
+        os.kill(pid, signal.SIGSTOP)
+    os.kill(pid, signal.SIGKILL)
+    assert len(seen) < spec.files, "the ingest finished within one step: nothing was interrupted"
+    written = {rec["path"]: (volume / rec["path"]).stat().st_mtime_ns
+               for rec in map(json.loads, seen) if rec.get("path")}
+    assert written, seen
+
     phases = []
 
     def done():
@@ -146,9 +185,15 @@ def test_interrupted_job_is_not_ready_then_completes_on_retry(dataset_env):
     assert st["phase"] == "Ready", st
     assert phases[0] == "Ingesting" and set(phases[:-1]) <= {"Ingesting"}, phases
     assert st["counts"]["accepted"] == spec.files and st["counts"]["patients"] == 150
-    # It was another pod that finished, resuming from the journal of the interrupted one.
+    # Another pod finished it, on the interrupted one's journal: the records and files written
+    # before the kill are kept as they were (not written again), and every input has one record.
     finished = [p for p in env.pods("ct-int") if p.get("status", {}).get("phase") == "Succeeded"]
     assert finished and all(p["metadata"]["name"] != first for p in finished)
+    final = _journal_records(volume)
+    assert set(seen) <= set(final)
+    assert {path: (volume / path).stat().st_mtime_ns for path in written} == written
+    inputs = [json.loads(line)["input"] for line in final]
+    assert len(inputs) == len(set(inputs)) == spec.files
 
 
 def test_spec_change_reingests_and_keeps_the_old_claim_while_a_workspace_mounts_it(dataset_env, cluster):

@@ -11,6 +11,7 @@ import pytest
 from spe_dev.api import HttpError
 
 from tests.fixtures.datasetvolumes import OPERATOR_NAMESPACE, ingest_claim
+from tests.fixtures.waiting import wait_for
 
 from . import factories as f
 from .helpers import Kube
@@ -50,6 +51,11 @@ def dataset_name(spe_crds, operator_kubeconfig, kube: Kube, suffix: str, tmp_pat
     pv, claim = ingest_claim(created, volume)
     kube.create(pv)
     kube.create(claim)
+    claim_path = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/persistentvolumeclaims/{claim['metadata']['name']}"
+    # the volume controller binds the pair on its own clock: a workspace started before then is
+    # (rightly) Blocked on "claim ... is not bound"
+    wait_for(f"claim {claim['metadata']['name']} bound",
+             lambda: ((kube.get_or_none(claim_path) or {}).get("status") or {}).get("phase") == "Bound", timeout=120)
     kube.patch_status(body, {"status": {"phase": "Ready"}})
     yield name
     kube.delete_quietly(claim)
