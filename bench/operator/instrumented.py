@@ -6,13 +6,17 @@ Every HTTP request of the process (the operator's own client and Kopf's) goes th
 ``aiohttp.ClientSession._request``; this wraps it and counts requests by verb and resource
 (``GET`` of a collection is a list, with ``watch=`` a watch). SIGUSR1 writes the counts so far
 to ``--counts`` (JSON), so the benchmark can take differences around each phase; SIGTERM stops
-the operator (and writes the cProfile stats when ``--profile`` is given).
+the operator (and writes the cProfile stats when ``--profile`` is given). SIGUSR2 writes
+``FILE.census.json``: the live objects by type (count and shallow bytes), the asyncio tasks and
+the RSS, to see where the operator's memory goes (a walk of every object: seconds at scale).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
+import gc
 import json
 import os
 import signal
@@ -62,20 +66,43 @@ def instrument() -> None:
     aiohttp.ClientSession._request = counted
 
 
+def census(top: int = 40) -> dict:
+    """Live objects by type: how many, and their shallow size (containers without their items)."""
+    counts: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    for obj in gc.get_objects():
+        kind = type(obj)
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        counts[name] += 1
+        sizes[name] += sys.getsizeof(obj, 0)
+    try:
+        tasks = len(asyncio.all_tasks(asyncio.get_event_loop()))
+    except RuntimeError:
+        tasks = None
+    with open("/proc/self/status") as fh:
+        rss = next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS:")), 0)
+    return {"rss_mib": round(rss / 2**20, 1), "asyncio_tasks": tasks, "gc_objects": sum(counts.values()),
+            "by_bytes": [{"type": t, "count": counts[t], "mib": round(b / 2**20, 2)} for t, b in sizes.most_common(top)],
+            "by_count": [{"type": t, "count": c} for t, c in counts.most_common(top)]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--counts", required=True)
     parser.add_argument("--profile")
     args = parser.parse_args()
 
+    def write(path: str, data: object) -> None:
+        with open(path + ".tmp", "w") as fh:
+            json.dump(data, fh)
+        os.replace(path + ".tmp", path)
+
     def dump(*_: object) -> None:
-        tmp = args.counts + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(dict(COUNTS), fh)
-        os.replace(tmp, args.counts)
+        write(args.counts, dict(COUNTS))
 
     instrument()
     signal.signal(signal.SIGUSR1, dump)
+    signal.signal(signal.SIGUSR2, lambda *_: write(args.counts + ".census.json", census()))
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     from spe_operator.cli import main as cli  # noqa: PLC0415
     profiler = cProfile.Profile() if args.profile else None

@@ -283,6 +283,17 @@ class OperatorCounts:
         except (OSError, ValueError):
             return Counter()
 
+    async def census(self) -> dict[str, Any] | None:
+        """The operator's live objects by type (instrumented.py walks them on SIGUSR2)."""
+        path = self.path.with_name(self.path.name + ".census.json")
+        before = path.stat().st_mtime_ns if path.exists() else 0
+        os.kill(self.pid, signal.SIGUSR2)
+        for _ in range(1200):
+            await asyncio.sleep(0.05)
+            if path.exists() and path.stat().st_mtime_ns != before:
+                return json.loads(path.read_text())
+        return None
+
 
 def count_summary(before: Counter, after: Counter, per: int) -> dict[str, Any]:
     delta = after - before
@@ -525,6 +536,7 @@ async def run_size(kube: KubeClient, size: int, permits: int, args: argparse.Nam
         await asyncio.sleep(0.25)
     load = await monitor.stop()
     api_after, ops_after = await apiserver_requests(kube), await counts.read()
+    census = await counts.census() if args.census else None
     for w in watchers:
         w.cancel()
     await asyncio.gather(*watchers, return_exceptions=True)
@@ -557,6 +569,8 @@ async def run_size(kube: KubeClient, size: int, permits: int, args: argparse.Nam
         result["target_p99_ratio_1_2_met"] = result["ratio"]["p99"] is not None and result["ratio"]["p99"] <= 1.2
     result.update(load)
     result["operator_requests"] = count_summary(ops_before, ops_after, len(rec.created.get("spe", {})) or size)
+    if census is not None:
+        result["operator_census"] = census
     api_delta = api_after - api_before
     result["apiserver_requests"] = {"total": sum(api_delta.values()), "by_verb": dict(api_delta)}
     return result
@@ -782,6 +796,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-webhook", action="store_true", help="run the operator without its admission webhook")
     parser.add_argument("--keep", action="store_true", help="leave the bench control plane running")
     parser.add_argument("--profile", metavar="FILE", help="run the operator under cProfile, stats to FILE")
+    parser.add_argument("--census", action="store_true",
+                        help="count the operator's live objects by type once all are Ready (into the report)")
     parser.add_argument("--crds", default=str(REPO / "crds"), help="CRD directory to install (default: crds/)")
     parser.add_argument("--home", help="the bench control plane's home (default .cache/spe-dev-bench); two runs at "
                                        "once need two homes (and two network namespaces)")

@@ -139,3 +139,48 @@ async def test_permit_update_lists_no_other_permits():
     await handlers.validate_data_permit(body=example("permit"), old=example("permit"),
                                         memo=kopf.Memo(settings=SpeSettings(), kube=kube))
     assert kube.requests == 1
+
+
+class _Controller:
+    """What the webhook reads of the workspace reconciler: its watch-fed world, once listed."""
+
+    def __init__(self, *objects: dict, listed: bool = True):
+        from spe_operator.workspaces.world import World
+        self.world, self.listed = World(), listed
+        for obj in objects:
+            obj = {**obj, "metadata": {"resourceVersion": "1", "uid": obj["metadata"]["name"], **obj["metadata"]}}
+            {"Workspace": self.world.put_workspace, "DataPermit": self.world.put_permit,
+             "Tool": self.world.put_tool, "Dataset": self.world.put_dataset}[obj["kind"]](obj)
+
+
+def _with_world(kube, *objects: dict, listed: bool = True) -> kopf.Memo:
+    return kopf.Memo(settings=SpeSettings(), kube=kube, workspace_controller=_Controller(*objects, listed=listed))
+
+
+async def test_workspace_checks_come_from_the_reconcilers_world_without_a_request():
+    """At 5,000 workspaces a LIST per admission was most of the webhook's time: the leader's
+    world (the same process) answers, and the ceilings count the Workspaces it holds."""
+    kube = SlowKube()  # empty: any lookup would find nothing and refuse
+    await handlers.validate_workspace(body=example("workspace"), old=None, memo=_with_world(kube, *world("workspace")))
+    assert kube.requests == 0
+    hog = example("workspace")
+    hog["metadata"] = {**hog["metadata"], "name": "hog"}
+    with pytest.raises(kopf.AdmissionError) as err:
+        await handlers.validate_workspace(body=example("workspace"), old=None, memo=_with_world(kube, *world(), hog))
+    assert err.value.code == 422 and "(hog)" in str(err.value)
+    assert kube.requests == 0
+
+
+async def test_a_permit_or_tool_the_world_has_not_seen_yet_is_read_from_the_api_server():
+    """The world lags by a watch event: never refuse for that."""
+    kube = SlowKube(example("permit"), example("tool"))
+    await handlers.validate_workspace(body=example("workspace"), old=None,
+                                      memo=_with_world(kube, example("prostate-mr"), example("lung-ct")))
+    assert kube.requests == 2   # the permit and the tool; no LIST
+
+
+async def test_before_the_world_has_listed_the_api_server_answers():
+    kube = SlowKube(*world("workspace"))
+    await handlers.validate_workspace(body=example("workspace"), old=None,
+                                      memo=_with_world(kube, listed=False))
+    assert kube.requests == 3

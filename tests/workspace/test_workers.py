@@ -29,7 +29,7 @@ async def test_a_burst_of_workspaces_is_reconciled_as_wide_as_the_connection_poo
         self.listed.set()
         await asyncio.Event().wait()
 
-    monkeypatch.setattr(controller_module.ChildWatch, "run", listed_at_once)
+    monkeypatch.setattr(controller_module.LabelWatch, "run", listed_at_once)
     ctl = controller_module.WorkspaceController(kube=None, settings=SpeSettings())
     running, peak, done = 0, 0, []
     slow_api = asyncio.Event()

@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from spe_kube.events import object_ref
+from spe_operator.children import owner_reference
 from spe_operator.workspaces.world import World, kept
 
 pytestmark = pytest.mark.workspace
@@ -42,9 +44,31 @@ def test_kept_bodies_share_their_key_strings():
     assert key_a is key_b
 
 
-def test_the_world_keeps_workspaces_without_managed_fields():
+def test_the_world_keeps_the_model_and_only_the_identity_of_the_body():
     world = World()
     assert world.put_workspace(copy.deepcopy(BODY))
     entry = world.workspaces[("spe-p1", "w1")]
-    assert "managedFields" not in entry.body["metadata"]
-    assert entry.model is not None and entry.model.spec.permit == "p1"
+    assert entry.body == {"apiVersion": "spe.ehds.io/v1alpha1", "kind": "Workspace",
+                          "metadata": {"name": "w1", "namespace": "spe-p1", "uid": "u1", "resourceVersion": "7",
+                                       "generation": 1}}
+    assert entry.model is not None and entry.model.spec.permit == "p1" and entry.model.metadata.labels == {"a": "b"}
+    # what the body is used for: owner references of the children, Events
+    assert owner_reference(entry.body)["uid"] == "u1"
+    assert object_ref(entry.body) == {"apiVersion": "spe.ehds.io/v1alpha1", "kind": "Workspace", "name": "w1",
+                                      "namespace": "spe-p1", "uid": "u1", "resourceVersion": "7"}
+
+
+def test_an_older_event_does_not_replace_a_newer_body():
+    world = World()
+    newer_body = copy.deepcopy(BODY)
+    newer_body["metadata"]["resourceVersion"] = "9"
+    newer_body["status"]["phase"] = "Running"
+    world.put_workspace(newer_body)
+    assert not world.put_workspace(copy.deepcopy(BODY))      # resourceVersion 7 came late
+    assert world.workspaces[("spe-p1", "w1")].model.status.phase == "Running"
+
+
+def test_repeated_short_values_are_shared_between_workspaces():
+    one, two = json.loads(json.dumps(BODY)), json.loads(json.dumps(BODY))
+    assert one["spec"]["tool"] is not two["spec"]["tool"]
+    assert kept(one)["spec"]["tool"] is kept(two)["spec"]["tool"]

@@ -19,6 +19,7 @@ from spe_kube import ApiError, KubeClient, kind_for
 
 from ..registry import REGISTRY
 from ..settings import SpeSettings
+from ..workspaces.world import World
 from . import rules
 from .configuration import WEBHOOKS
 
@@ -75,9 +76,52 @@ def _gateway_user(spe: SpeSettings) -> str:
 @kopf.on.validate(API.split("/")[0], "v1alpha1", "workspaces", id=_ids()["workspaces"],
                   operations=["CREATE", "UPDATE"], registry=REGISTRY)
 async def validate_workspace(body: kopf.Body, old: kopf.Body | None, memo: kopf.Memo, **_: Any) -> None:
-    kube = _kube(memo)
     ws = _parse(Workspace, body, "Workspace")
     previous = Workspace.from_manifest(old) if old else None
+    world = _world(memo)
+    if world is not None:
+        permit, tool, available, expected, others = await _lookups_from_world(_kube(memo), world, ws)
+    else:
+        permit, tool, available, expected, others = await _lookups_from_api(_kube(memo), ws)
+    _refuse(rules.check_workspace(
+        ws, old=previous, permit=permit, expected_namespace=expected, tool=tool,
+        available_tools=available, others=others, now=_now()))
+
+
+def _world(memo: kopf.Memo) -> World | None:
+    """The workspace reconciler's watch-fed view (same process: the leader serves the webhooks),
+    once its watches have listed; None before (or without a reconciler): ask the API server."""
+    controller = memo.get("workspace_controller")
+    return controller.world if controller is not None and controller.listed else None
+
+
+Lookups = tuple[DataPermit | None, Tool | None, list[str], str, list[Workspace]]
+
+
+async def _lookups_from_world(kube: KubeClient, world: World, ws: Workspace) -> Lookups:
+    """The permit, the tool and the namespace's other Workspaces from the reconciler's view.
+
+    At 5,000 workspaces a LIST of the namespace's Workspaces per admission (50 bodies parsed,
+    several times per workspace) was most of the webhook's time and of the operator's peak
+    memory. The view may lag the API server by a watch event: a permit or tool it has not seen
+    yet is read from the API server (never refused for lag), and a Workspace created a moment
+    ago and not counted here is still held to the ceilings by the reconciler's own gate."""
+    _, permit = world.permit(ws.spec.permit)
+    tool = world.tool(ws.spec.tool)
+    if permit is None or tool is None:
+        permit_body, tool_body = await asyncio.gather(
+            kube.get_or_none(PERMITS, ws.spec.permit) if permit is None else asyncio.sleep(0, None),
+            kube.get_or_none(TOOLS, ws.spec.tool) if tool is None else asyncio.sleep(0, None))
+        permit = permit or (DataPermit.from_manifest(permit_body) if permit_body else None)
+        tool = tool or (Tool.from_manifest(tool_body) if tool_body else None)
+    available = sorted(name for name, (_, t) in world.tools.items() if t is not None and t.approved) \
+        if tool is None else []
+    expected = (permit.status.namespace if permit is not None and permit.status.namespace
+                else permit_namespace(ws.spec.permit))
+    return permit, tool, available, expected, world.workspaces_in(expected) if permit is not None else []
+
+
+async def _lookups_from_api(kube: KubeClient, ws: Workspace) -> Lookups:
     # The three lookups at once: the create request of every Workspace waits for this webhook,
     # and the permit's namespace is almost always the conventional one (listed again if not).
     expected = permit_namespace(ws.spec.permit)
@@ -95,9 +139,7 @@ async def validate_workspace(body: kopf.Body, old: kopf.Body | None, memo: kopf.
             expected = permit.status.namespace
             listed = await kube.list(WORKSPACES, expected)
         others = [Workspace.from_manifest(w) for w in listed]
-    _refuse(rules.check_workspace(
-        ws, old=previous, permit=permit, expected_namespace=expected, tool=tool,
-        available_tools=available, others=others, now=_now()))
+    return permit, tool, available, expected, others
 
 
 @kopf.on.validate(API.split("/")[0], "v1alpha1", "outputreviews", id=_ids()["outputreviews"],

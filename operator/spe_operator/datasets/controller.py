@@ -22,6 +22,7 @@ from spe_api.datapermit import PERMIT_NAMESPACE_PREFIX
 from spe_api.reasons import DatasetMessage, DatasetReason
 from spe_kube import ApiError, KubeClient, kind_for
 from spe_kube.events import NORMAL, WARNING, post_event
+from spe_kube.watch import LabelWatch
 
 from ..settings import SpeSettings
 from ..workqueue import KeyedQueue
@@ -46,22 +47,41 @@ class DatasetController:
         self._queue: KeyedQueue[str] = KeyedQueue()
         self._active: set[str] = set()  # datasets whose ingest runs: polled for progress
         self._tasks: list[asyncio.Task] = []
+        self._child_dataset: dict[tuple[str, str, str], str] = {}  # (kind, namespace, name) -> its dataset
 
     # --- queue ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.settings.dataset_workers)]
         self._tasks.append(asyncio.create_task(self._ticker()))
+        # Its Jobs, their pods and its claims wake a Dataset; workspace pods that mount one carry
+        # the label too (their going may let an old revision's claim go). Selected by the API
+        # server: through Kopf, every pod and claim of the cluster came here (spe_kube.watch).
+        for kind in (JOB, POD, PVC):
+            watch = LabelWatch(self.kube, kind, n.LABEL_DATASET, self.on_child_event)
+            self._tasks.append(asyncio.create_task(watch.run(), name=f"dataset-watch-{kind.plural}"))
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def enqueue(self, name: str) -> None:
+    def enqueue(self, name: str | None) -> None:
         if not name:
             return
         self._queue.put(name)
+
+    def on_child_event(self, type_: str, obj: dict[str, Any]) -> None:
+        """A labelled Job, pod or claim changed: reconcile its Dataset. A deletion seen on a
+        re-list carries the name only: the dataset is the one it was labelled with."""
+        md = obj.get("metadata", {})
+        key = (obj.get("kind", ""), md.get("namespace", ""), md.get("name", ""))
+        dataset = (md.get("labels") or {}).get(n.LABEL_DATASET)
+        if type_ == "DELETED":
+            dataset = self._child_dataset.pop(key, None) or dataset
+        elif dataset:
+            self._child_dataset[key] = dataset
+        self.enqueue(dataset)
 
     async def _worker(self) -> None:
         while True:

@@ -1,6 +1,7 @@
-"""Kopf handlers of Datasets: thin. Events of Datasets, of their ingest Jobs and pods and of
-their claims enqueue the Dataset; the controller (``spe_operator.datasets.controller``) does the
-one reconcile and is the only writer of ``Dataset.status``.
+"""Kopf handlers of Datasets: thin. Events of Datasets enqueue the Dataset (those of its ingest
+Jobs, their pods and its claims come through the controller's own label-selected watches,
+``spe_kube.watch``); the controller (``spe_operator.datasets.controller``) does the one
+reconcile and is the only writer of ``Dataset.status``.
 
 No handler patches Datasets themselves, so Kopf keeps no finalizer or progress annotation on
 them: every child (claims, Jobs, the pseudonyms Secret) is owned by the Dataset and goes with it.
@@ -12,7 +13,6 @@ from typing import Any
 
 import kopf
 
-from spe_api.datasetvolume import LABEL_DATASET
 from spe_kube import KubeClient
 
 from ..datasets.controller import DatasetController
@@ -49,20 +49,3 @@ def _enqueue(memo: kopf.Memo, name: str | None) -> None:
 @kopf.on.event(GROUP, VERSION, "datasets", registry=REGISTRY)
 async def dataset_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _enqueue(memo, body["metadata"]["name"])
-
-
-@kopf.on.event("batch", "v1", "jobs", labels={LABEL_DATASET: kopf.PRESENT}, registry=REGISTRY)
-async def dataset_job_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _enqueue(memo, (body["metadata"].get("labels") or {}).get(LABEL_DATASET))
-
-
-@kopf.on.event("", "v1", "pods", labels={LABEL_DATASET: kopf.PRESENT}, registry=REGISTRY)
-async def dataset_pod_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    # Ingest pods only (workspace pods may carry the label too: their datasets' claims are
-    # pruned only while none runs, so their going is worth a reconcile as well).
-    _enqueue(memo, (body["metadata"].get("labels") or {}).get(LABEL_DATASET))
-
-
-@kopf.on.event("", "v1", "persistentvolumeclaims", labels={LABEL_DATASET: kopf.PRESENT}, registry=REGISTRY)
-async def dataset_claim_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _enqueue(memo, (body["metadata"].get("labels") or {}).get(LABEL_DATASET))

@@ -1,7 +1,7 @@
 """Kopf handlers of Workspaces: thin, and async (they run in the operator's event loop, where
 the controller's queue lives). Watch events of Workspaces, Tools, Datasets and DataPermits feed
 the controller's in-memory view and enqueue the workspaces concerned; the children's events
-come through the controller's own label-selected watches (``spe_operator.workspaces.watch``).
+come through the controller's own label-selected watches (``spe_kube.watch``).
 The controller (``spe_operator.workspaces.controller``) does the one reconcile.
 
 No handler here patches the watched objects, so Kopf adds no finalizer or progress annotation

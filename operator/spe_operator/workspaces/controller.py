@@ -25,6 +25,7 @@ from spe_api import DatasetPhase, Workspace, WorkspacePhase, permit_namespace
 from spe_api import datasetvolume as dv
 from spe_api.reasons import WorkspaceMessage as M
 from spe_kube import ApiError, KubeClient, kind_for
+from spe_kube.watch import LabelWatch
 
 from ..audit import AuditHook
 from ..children import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_WORKSPACE, MANAGED_BY
@@ -41,7 +42,6 @@ from .lookups import Lookups
 from .status import StatusInputs, build_status, status_changed, status_patch
 from .transitions import announce, audit_transition, stop_gpu_idle, stop_idle
 from .volumes import build_volume_claims
-from .watch import ChildWatch
 from .world import Key, World
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,17 @@ class WorkspaceController:
         self._listed = asyncio.Event()
         self.reconciles = 0
 
+    @property
+    def listed(self) -> bool:
+        """Whether the watches have listed what there is (the world is complete but for lag)."""
+        return self._listed.is_set()
+
     # --- queue --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        watches = [ChildWatch(self.kube, kind, selector, self.on_child_event) for kind, selector in CHILD_WATCHES]
+        watches = [LabelWatch(self.kube, kind, selector, self.on_child_event) for kind, selector in CHILD_WATCHES]
         # The Dataset reconciler's ingest claims, in the operator's namespace only.
-        watches.append(ChildWatch(self.kube, PVC, INGEST_CLAIMS, self.on_dataset_claim_event,
+        watches.append(LabelWatch(self.kube, PVC, INGEST_CLAIMS, self.on_dataset_claim_event,
                                   namespace=self.settings.operator_namespace))
         for watch in watches:
             self._tasks.append(asyncio.create_task(watch.run(), name=f"workspace-watch-{watch.kind.plural}"))
@@ -133,7 +138,7 @@ class WorkspaceController:
     def enqueue_after(self, key: Key, seconds: float) -> None:
         self._queue.put_after(key, seconds)
 
-    async def _open_when_listed(self, watches: list[ChildWatch]) -> None:
+    async def _open_when_listed(self, watches: list[LabelWatch]) -> None:
         await asyncio.gather(*(w.listed.wait() for w in watches))
         self._listed.set()
 

@@ -1,6 +1,6 @@
 """The controller's in-memory view of the cluster, fed by watch events (no per-reconcile lists).
 
-Holds the Workspaces (raw body and parsed model), the Tools, Datasets and DataPermits they
+Holds the Workspaces (parsed model and the identity of the body), the Tools, Datasets and DataPermits they
 refer to (parsed once per resourceVersion), the observed children's resourceVersions and the
 server pods, plus reverse indexes (permit/tool/dataset -> workspaces) so that a change of a
 Tool, Dataset or permit re-queues only the workspaces that use it.
@@ -63,7 +63,21 @@ def _interned(value: Any) -> Any:
         return {sys.intern(k) if isinstance(k, str) else k: _interned(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_interned(v) for v in value]
+    if isinstance(value, str) and len(value) <= _INTERNED_VALUE_MAX:
+        return sys.intern(value)   # condition types, reasons, phases, permit and tool names repeat
     return value
+
+
+_INTERNED_VALUE_MAX = 128
+_IDENTITY_KEYS = ("name", "namespace", "uid", "resourceVersion", "generation")
+
+
+def identity(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the controller needs of a Workspace's body besides its parsed model: what owner
+    references and Events name (kind, name, uid, resourceVersion). The model holds the rest."""
+    md = body.get("metadata") or {}
+    return {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
+            "metadata": {k: md[k] for k in _IDENTITY_KEYS if k in md}}
 
 
 def newer(candidate: str, current: str) -> bool:
@@ -77,7 +91,7 @@ def newer(candidate: str, current: str) -> bool:
 
 @dataclass
 class WorkspaceEntry:
-    body: dict[str, Any]
+    body: dict[str, Any]          # identity() of the body: the model holds spec and status
     model: Workspace | None
     fingerprint: tuple
 
@@ -126,7 +140,7 @@ class World:
             log.warning("Workspace %s/%s does not fit the model: %s", *key, exc)
             model = None
         fp = fingerprint(data, self._annotations)
-        self.workspaces[key] = WorkspaceEntry(data, model, fp)
+        self.workspaces[key] = WorkspaceEntry(identity(data), model, fp)
         if old is not None and old.model is not None:
             self._unindex(key, old.model)
         if model is not None:
@@ -155,6 +169,10 @@ class World:
             if entry is not None and entry.model is not None:
                 out.append(entry.model)
         return out
+
+    def workspaces_in(self, namespace: str) -> list[Workspace]:
+        """The parsed Workspaces of one namespace (a scan: cheaper than any LIST at 5,000)."""
+        return [e.model for (ns, _), e in self.workspaces.items() if ns == namespace and e.model is not None]
 
     # --- referenced objects -----------------------------------------------------------------
 

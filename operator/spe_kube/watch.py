@@ -1,11 +1,13 @@
-"""Label-selected watches of the workspaces' children (pods, StatefulSets, Services, claims).
+"""Label-selected watches: the SPE's own children (the workspaces' pods, StatefulSets, Services
+and claims; the Datasets' ingest Jobs, pods and claims) and nothing else of the cluster.
 
-Why not Kopf here: Kopf filters labels client-side, so it would receive every pod of the
-cluster, and it builds a deep-copied diff base of every object on every event whether or not a
-handler matches; measured on the operator benchmark, that was half of the operator's CPU. These
-watches ask the API server for the SPE children only (``labelSelector``) and hand each event to
-a callback: list, then watch from the list's resourceVersion with bookmarks; on expiry (410)
-list again, reporting objects that vanished meanwhile as deleted.
+Why not Kopf for these: Kopf filters labels client-side, so it would receive every pod of the
+cluster, and it builds a deep-copied diff base and keeps a memory of every object on every
+event whether or not a handler matches; measured on the operator benchmark, that was half of
+the operator's CPU. These watches ask the API server for the selected objects only
+(``labelSelector``) and hand each event to a callback: list, then watch from the list's
+resourceVersion with bookmarks; on expiry (410) list again, reporting objects that vanished
+meanwhile as deleted (a body with the name only).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from spe_kube import KubeClient, ResourceKind
+from .client import KubeClient
+from .resources import ResourceKind
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ class Gone(Exception):
     """The resourceVersion is too old (HTTP 410): list again."""
 
 
-class ChildWatch:
+class LabelWatch:
     def __init__(self, kube: KubeClient, kind: ResourceKind, label_selector: str, callback: Callback,
                  namespace: str | None = None):
         self.kube = kube
