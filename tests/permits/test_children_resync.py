@@ -117,3 +117,28 @@ def test_a_child_event_during_the_apply_is_judged_against_what_the_apply_returne
     sync(memo, permit("p1"), SpeSettings(), Clock())
     assert memo.permit_applying == {}
     assert (memo.permit_queue == ["p1"]) is drift and ("p1" in memo.permit_drift) is drift
+
+
+def _netpol(spec: dict) -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": CHILD[2], "namespace": CHILD[1], "labels": {"spe.ehds.io/permit": "p1"}},
+            "spec": spec}
+
+
+def test_the_event_of_the_apply_in_flight_is_parked_and_the_same_event_later_is_no_drift():
+    memo = new_memo()
+    ours = _netpol({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+    memo.permit_applying["p1"] = {}
+    handler.on_child_event(memo, "networkpolicies", "ADDED", "p1", ours)
+    assert memo.permit_queue == [] and memo.permit_applying["p1"] == {CHILD: handler.child_fingerprint(ours)}
+    # the apply returned the same object: nothing drifted
+    handler.remember_applied(memo.permit_child_seen, [ours])
+    assert not handler.drifted_during_apply(memo.permit_child_seen, memo.permit_applying.pop("p1"))
+    # an edit by someone else after the apply is drift, judged at once
+    edited = _netpol({"podSelector": {}, "policyTypes": ["Ingress"]})
+    handler.on_child_event(memo, "networkpolicies", "MODIFIED", "p1", edited)
+    assert memo.permit_queue == ["p1"] and "p1" in memo.permit_drift
+    # a deletion is drift even while an apply runs
+    memo.permit_applying["p1"] = {}
+    handler.on_child_event(memo, "networkpolicies", "DELETED", "p1", edited)
+    assert memo.permit_queue == ["p1", "p1"]

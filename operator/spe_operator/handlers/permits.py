@@ -162,6 +162,20 @@ def remember_applied(seen: dict, applied: list[dict[str, Any]]) -> None:
         seen[_child_key(kind_for(obj["apiVersion"], obj["kind"]).plural, obj)] = child_fingerprint(obj)
 
 
+def on_child_event(memo: Any, plural: str, type_: str | None, permit: str, body: Any) -> None:
+    """A permit's child changed: re-apply the permit's children if that is drift. An event that
+    comes while the permit's children are being applied is most likely that apply's own: it is
+    judged once the apply's answers are in (``drifted_during_apply``)."""
+    during = memo.permit_applying.get(permit)
+    if during is not None and type_ in ("ADDED", "MODIFIED"):
+        during[_child_key(plural, body)] = child_fingerprint(body)
+        return
+    if not child_event_is_drift(memo.permit_child_seen, plural, type_, body):
+        return
+    memo.permit_drift.add(permit)
+    memo.permit_queue.kick(permit)
+
+
 def _register_child_watch(api_version: str, kind: str) -> None:
     rk = kind_for(api_version, kind)
     group, _, version = api_version.rpartition("/")
@@ -170,15 +184,7 @@ def _register_child_watch(api_version: str, kind: str) -> None:
                    labels={LABEL_PERMIT: kopf.PRESENT, LABEL_MANAGED_BY: MANAGED_BY}, when=_is_permit_child)
     async def child_event(type: str | None, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo,  # noqa: A002
                           **_: Any) -> None:
-        during = memo.permit_applying.get(labels[LABEL_PERMIT])
-        if during is not None and type in ("ADDED", "MODIFIED"):
-            # most likely the event of the apply in flight: judged when its answers are in
-            during[_child_key(rk.plural, body)] = child_fingerprint(body)
-            return
-        if not child_event_is_drift(memo.permit_child_seen, rk.plural, type, body):
-            return
-        memo.permit_drift.add(labels[LABEL_PERMIT])
-        memo.permit_queue.kick(labels[LABEL_PERMIT])
+        on_child_event(memo, rk.plural, type, labels[LABEL_PERMIT], body)
 
 
 for _api_version, _kind in CHILD_KINDS:
