@@ -8,7 +8,8 @@ Every HTTP request of the process (the operator's own client and Kopf's) goes th
 to ``--counts`` (JSON), so the benchmark can take differences around each phase; SIGTERM stops
 the operator (and writes the cProfile stats when ``--profile`` is given). SIGUSR2 writes
 ``FILE.census.json``: the live objects by type (count and shallow bytes), the asyncio tasks and
-the RSS, to see where the operator's memory goes (a walk of every object: seconds at scale).
+the RSS, then the RSS after a full collection and after glibc's ``malloc_trim`` (what of it is
+freed memory still held), to see where the operator's memory goes (seconds at scale).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import ctypes
 import gc
 import json
 import os
@@ -66,6 +68,11 @@ def instrument() -> None:
     aiohttp.ClientSession._request = counted
 
 
+def _rss() -> int:
+    with open("/proc/self/status") as fh:
+        return next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS:")), 0)
+
+
 def census(top: int = 40) -> dict:
     """Live objects by type: how many, and their shallow size (containers without their items)."""
     counts: Counter[str] = Counter()
@@ -79,9 +86,19 @@ def census(top: int = 40) -> dict:
         tasks = len(asyncio.all_tasks(asyncio.get_event_loop()))
     except RuntimeError:
         tasks = None
-    with open("/proc/self/status") as fh:
-        rss = next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS:")), 0)
-    return {"rss_mib": round(rss / 2**20, 1), "asyncio_tasks": tasks, "gc_objects": sum(counts.values()),
+    rss = _rss()
+    # How much of the RSS is memory the process no longer uses but still holds: what a full
+    # collection frees, then what glibc gives back to the kernel when asked (malloc_trim).
+    gc.collect()
+    after_gc = _rss()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    after_trim = _rss()
+    return {"rss_mib": round(rss / 2**20, 1), "rss_after_gc_mib": round(after_gc / 2**20, 1),
+            "rss_after_malloc_trim_mib": round(after_trim / 2**20, 1),
+            "asyncio_tasks": tasks, "gc_objects": sum(counts.values()),
             "by_bytes": [{"type": t, "count": counts[t], "mib": round(b / 2**20, 2)} for t, b in sizes.most_common(top)],
             "by_count": [{"type": t, "count": c} for t, c in counts.most_common(top)]}
 

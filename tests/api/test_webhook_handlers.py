@@ -184,3 +184,24 @@ async def test_before_the_world_has_listed_the_api_server_answers():
     await handlers.validate_workspace(body=example("workspace"), old=None,
                                       memo=_with_world(kube, listed=False))
     assert kube.requests == 3
+
+
+async def test_a_permit_is_checked_against_the_reconcilers_world_without_a_request():
+    """1,000 permits created together: a LIST of every permit per create was quadratic."""
+    kube = SlowKube()
+    await handlers.validate_data_permit(body=example("permit"), old=None,
+                                        memo=_with_world(kube, example("prostate-mr"), example("lung-ct")))
+    assert kube.requests == 0
+    # another permit of the same world is among the others the rules see
+    twin = edit(example("permit"), metadata__name="other")
+    with pytest.raises(kopf.AdmissionError):
+        await handlers.validate_data_permit(body=example("permit"), old=None,
+                                            memo=_with_world(kube, example("prostate-mr"), example("lung-ct"), twin))
+    assert kube.requests == 0
+
+
+async def test_a_permit_naming_a_dataset_the_world_has_not_seen_is_checked_by_the_api_server():
+    kube = SlowKube(example("prostate-mr"), example("lung-ct"))
+    await handlers.validate_data_permit(body=example("permit"), old=None,
+                                        memo=_with_world(kube, example("prostate-mr")))
+    assert kube.requests == 2

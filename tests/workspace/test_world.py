@@ -72,3 +72,17 @@ def test_repeated_short_values_are_shared_between_workspaces():
     one, two = json.loads(json.dumps(BODY)), json.loads(json.dumps(BODY))
     assert one["spec"]["tool"] is not two["spec"]["tool"]
     assert kept(one)["spec"]["tool"] is kept(two)["spec"]["tool"]
+
+
+def test_kept_models_share_their_field_sets_and_a_copy_with_an_update_leaves_them_alone():
+    world = World()
+    two = copy.deepcopy(BODY)
+    two["metadata"].update(name="w2", uid="u2")
+    world.put_workspace(copy.deepcopy(BODY))
+    world.put_workspace(two)
+    a, b = (world.workspaces[("spe-p1", n)].model for n in ("w1", "w2"))
+    assert a.spec.__pydantic_fields_set__ is b.spec.__pydantic_fields_set__
+    before = set(a.spec.__pydantic_fields_set__)
+    changed = a.spec.model_copy(update={"display_name": "renamed"})
+    assert "display_name" in changed.model_fields_set
+    assert a.spec.model_fields_set == before == b.spec.model_fields_set

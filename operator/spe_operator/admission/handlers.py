@@ -169,11 +169,15 @@ async def validate_data_permit(body: kopf.Body, old: kopf.Body | None, memo: kop
     kube = _kube(memo)
     permit = _parse(DataPermit, body, "DataPermit")
     previous = DataPermit.from_manifest(old) if old else None
-    # Both lists at once (the API server gives this webhook 10 s; 300 permits created together
-    # on the benchmark took longer one list after the other).
-    datasets, permits = await asyncio.gather(kube.list(DATASETS),
-                                             kube.list(PERMITS) if previous is None else asyncio.sleep(0, []))
-    existing = [Dataset.from_manifest(d).name for d in datasets]
+    world = _world(memo)
+    if world is not None and all(name in world.datasets for name in permit.spec.datasets):
+        # The reconciler's view (see _lookups_from_world): a create no longer lists every permit,
+        # which made 1,000 permits created together cost a million parsed bodies. A dataset it
+        # has not seen yet sends the check to the API server (never refused for lag).
+        existing = sorted(world.datasets)
+        others = [m for _, _, m in world.permits.values() if m is not None] if previous is None else []
+    else:
+        existing, others = await _permit_lookups_from_api(kube, previous)
     if memo.settings.federation_role == "central":
         # At central, a permit may name the datasets its joined nodes hold (docs/federation.md).
         from ..federation.works import MANAGED_CLUSTER, held_datasets  # noqa: PLC0415 - central only
@@ -183,5 +187,12 @@ async def validate_data_permit(body: kopf.Body, old: kopf.Body | None, memo: kop
         except ApiError as err:
             if not err.not_found:  # no OCM hub installed: no node holds anything
                 raise
-    others = [DataPermit.from_manifest(p) for p in permits]
     _refuse(rules.check_data_permit(permit, old=previous, existing_datasets=existing, other_permits=others))
+
+
+async def _permit_lookups_from_api(kube: KubeClient, previous: DataPermit | None) -> tuple[list[str], list[DataPermit]]:
+    # Both lists at once (the API server gives this webhook 10 s; 300 permits created together
+    # on the benchmark took longer one list after the other).
+    datasets, permits = await asyncio.gather(kube.list(DATASETS),
+                                             kube.list(PERMITS) if previous is None else asyncio.sleep(0, []))
+    return [Dataset.from_manifest(d).name for d in datasets], [DataPermit.from_manifest(p) for p in permits]
