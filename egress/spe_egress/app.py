@@ -85,7 +85,7 @@ def create_app(settings: Settings, store: Store, *, hub: HubAuthenticator | None
     hub = hub or HubAuthenticator(settings.hub_api_url)
     if oidc is None and settings.oidc_issuer:
         oidc = OIDCClient(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
-                          roles_claim=settings.oidc_roles_claim)
+                          roles_claim=settings.oidc_roles_claim, internal_issuer=settings.oidc_internal_issuer)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

@@ -29,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--secret-file", default=_env("SPE_EGRESS_SECRET_FILE", "/etc/spe-egress/secret/key"),
                    help="master secret (mounted Kubernetes Secret), 32+ bytes raw, hex or base64")
     s.add_argument("--hub-api-url", default=_env("SPE_EGRESS_HUB_API_URL", "http://127.0.0.1:8081/hub/api"))
-    s.add_argument("--oidc-issuer", default=_env("SPE_EGRESS_OIDC_ISSUER", ""))
+    s.add_argument("--oidc-issuer", default=_env("SPE_EGRESS_OIDC_ISSUER", ""),
+                   help="the reviewers' identity provider (Keycloak realm URL) as browsers reach it")
+    s.add_argument("--oidc-internal-issuer", default=_env("SPE_EGRESS_OIDC_INTERNAL_ISSUER", ""),
+                   help="the same issuer as the gateway reaches it, e.g. an in-cluster Service "
+                        "(discovery, code exchange, keys; default --oidc-issuer)")
     s.add_argument("--oidc-client-id", default=_env("SPE_EGRESS_OIDC_CLIENT_ID", "spe-egress"))
     s.add_argument("--oidc-client-secret-file", default=_env("SPE_EGRESS_OIDC_CLIENT_SECRET_FILE"))
     s.add_argument("--reviewer-role", default=_env("SPE_EGRESS_REVIEWER_ROLE", "output-reviewer"))
@@ -53,7 +57,8 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
     return Settings(
         data_dir=Path(a.data_dir), secret_file=Path(a.secret_file),
         public_url=a.public_url or f"http://{a.host}:{a.port}", host=a.host, port=a.port,
-        hub_api_url=a.hub_api_url, oidc_issuer=a.oidc_issuer, oidc_client_id=a.oidc_client_id,
+        hub_api_url=a.hub_api_url, oidc_issuer=a.oidc_issuer, oidc_internal_issuer=a.oidc_internal_issuer,
+        oidc_client_id=a.oidc_client_id,
         oidc_client_secret=secret, reviewer_role=a.reviewer_role,
         audit_path=Path(a.audit_log) if a.audit_log else None, link_ttl_s=a.link_ttl,
         cookie_secure=a.cookie_secure, store=a.store, kubeconfig=a.kubeconfig,

@@ -40,8 +40,13 @@ class AuthStart:
 
 class OIDCClient:
     def __init__(self, issuer: str, client_id: str, client_secret: str, *, roles_claim: str = "realm_roles",
-                 timeout_s: float = 10.0, discovery_ttl_s: float = 300.0):
+                 timeout_s: float = 10.0, discovery_ttl_s: float = 300.0, internal_issuer: str = ""):
         self.issuer = issuer.rstrip("/")
+        # Where the gateway itself reaches the issuer (an in-cluster Service) when browsers reach
+        # it elsewhere (a public ingress): discovery, the code exchange and the keys go there; the
+        # browser is still sent to the public authorization endpoint, and tokens must name the
+        # public issuer.
+        self.internal_issuer = (internal_issuer or issuer).rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
         self.roles_claim = roles_claim
         self._http = httpx.AsyncClient(timeout=timeout_s, trust_env=False)
@@ -55,14 +60,26 @@ class OIDCClient:
 
     async def metadata(self) -> dict:
         if self._meta is None or time.monotonic() - self._meta_at > self._ttl:
-            r = await self._http.get(f"{self.issuer}/.well-known/openid-configuration")
+            r = await self._http.get(f"{self.internal_issuer}/.well-known/openid-configuration")
             if r.status_code != 200:
                 raise OIDCError(f"OIDC discovery failed: HTTP {r.status_code}")
             meta = r.json()
             if meta.get("issuer", "").rstrip("/") != self.issuer:
-                raise OIDCError("the discovery document names another issuer")
-            self._meta, self._meta_at = meta, time.monotonic()
+                raise OIDCError(f"the discovery document names another issuer ({meta.get('issuer')!r}, "
+                                f"expected {self.issuer!r})")
+            self._meta, self._meta_at = self._internal_endpoints(meta), time.monotonic()
         return self._meta
+
+    def _internal_endpoints(self, meta: dict) -> dict:
+        """The endpoints the gateway calls itself, moved from the public issuer to the internal one."""
+        if self.internal_issuer == self.issuer:
+            return meta
+        moved = dict(meta)
+        for key in ("token_endpoint", "jwks_uri"):
+            url = str(meta.get(key, ""))
+            if url.startswith(self.issuer + "/"):
+                moved[key] = self.internal_issuer + url[len(self.issuer):]
+        return moved
 
     async def start(self, redirect_uri: str) -> AuthStart:
         meta = await self.metadata()

@@ -16,7 +16,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8090
     hub_api_url: str = "http://127.0.0.1:8081/hub/api"
-    oidc_issuer: str = ""               # e.g. http://127.0.0.1:8180/realms/spe
+    oidc_issuer: str = ""               # e.g. http://127.0.0.1:8180/realms/spe (what browsers reach)
+    oidc_internal_issuer: str = ""      # the same issuer as the gateway reaches it (default: oidc_issuer)
     oidc_client_id: str = "spe-egress"
     oidc_client_secret: str = ""
     oidc_roles_claim: str = "realm_roles"

@@ -135,6 +135,7 @@ async def run(spe: SpeSettings, *, stop_flag: Any = None, ready_flag: Any = None
     from .doctor.run import report_at_startup  # noqa: PLC0415
     from .health import HealthState, serve  # noqa: PLC0415
     from .leader import LeaderElector, identity  # noqa: PLC0415
+    from .memory import trim_periodically  # noqa: PLC0415
 
     memo = build_memo(spe)
     ready_flag = ready_flag if ready_flag is not None else asyncio.Event()
@@ -160,11 +161,12 @@ async def run(spe: SpeSettings, *, stop_flag: Any = None, ready_flag: Any = None
             identity=elector.me if elector else identity(),
         ))
         preflight = asyncio.create_task(_preflight_when_ready(memo, spe, ready_flag, report_at_startup))
+        trimming = asyncio.create_task(trim_periodically(spe.memory_trim_interval))
         waited = {operator} | ({asyncio.create_task(elector.hold())} if elector else set())
         done, pending = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
-        for task in (*pending, preflight):
+        for task in (*pending, preflight, trimming):
             task.cancel()
-        await asyncio.gather(*pending, preflight, return_exceptions=True)
+        await asyncio.gather(*pending, preflight, trimming, return_exceptions=True)
         if operator not in done:
             raise RuntimeError(f"lost the leader Lease {spe.operator_namespace}/{spe.leader_lease_name}: "
                                "stopping so that only one operator reconciles")

@@ -11,7 +11,7 @@ import yaml
 from spe_operator.permits.network import COMPONENT_HUB, COMPONENT_PROXY, component_selector
 from spe_operator.settings import SpeSettings
 from spe_workspace.hub.config import HubSettings
-from tests.hub.test_on_node import hub_config_literals
+from tests.hub.on_node import config_literals
 
 pytestmark = pytest.mark.hub
 
@@ -51,7 +51,7 @@ def test_ports_match_what_the_policies_allow(docs):
 
 
 def test_configuration_is_the_hubs_settings():
-    s = HubSettings.from_env(hub_config_literals())
+    s = HubSettings.from_env(config_literals("spe-hub-config"))
     assert s.oidc_client_id == "spe-hub" and s.proxy_should_start is False
     # the hub API URL workspaces get (their hostAliases) is the one the hub hands its servers
     settings = SpeSettings()

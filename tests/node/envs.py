@@ -38,10 +38,13 @@ class NodeEnv:
         self._objects += objects
         self.permits: list[str] = []
 
-    def permit(self, datasets: list[str] | None = None) -> str:
+    def permit(self, datasets: list[str] | None = None, *, members: list[str] | None = None,
+               export_policy: dict | None = None) -> str:
         """A new active permit; its namespace's pods land on the real node. Returns the namespace."""
         name = f"n{secrets.token_hex(4)}"
-        body = f.permit(name, datasets=datasets or [self.dataset], cpu="4", memory="8Gi")
+        body = f.permit(name, datasets=datasets or [self.dataset], cpu="4", memory="8Gi", members=members)
+        if export_policy:
+            body["spec"]["exportPolicy"] = export_policy
         self.kube.create(body)
         self._objects.append(body)
         ns = f"spe-{name}"
@@ -53,9 +56,10 @@ class NodeEnv:
         self.permits.append(ns)
         return ns
 
-    def workspace(self, namespace: str, name: str = "ws", datasets: list[str] | None = None) -> dict:
-        body = f.workspace(name, namespace, namespace.removeprefix("spe-"), tool_name=self.tool, running=True,
-                           datasets=datasets or [self.dataset], cpu="500m", memory="1Gi")
+    def workspace(self, namespace: str, name: str = "ws", datasets: list[str] | None = None, *,
+                  members: list[str] | None = None, running: bool = True) -> dict:
+        body = f.workspace(name, namespace, namespace.removeprefix("spe-"), tool_name=self.tool, running=running,
+                           datasets=datasets or [self.dataset], cpu="500m", memory="1Gi", members=members)
         self.kube.create(body)
         return body
 

@@ -27,6 +27,8 @@ GOLDEN_POLICIES = {
     ("spe-default-deny", "Egress", "*", None, None, None, None),
     ("spe-allow-hub-proxy", "Ingress", WS, "spe-system",
      "app.kubernetes.io/component=proxy,app.kubernetes.io/part-of=spe", "TCP", 8888),
+    ("spe-allow-hub-proxy", "Ingress", WS, "spe-system",
+     "app.kubernetes.io/component=hub,app.kubernetes.io/part-of=spe", "TCP", 8888),
     ("spe-allow-hub-api", "Egress", WS, "spe-system",
      "app.kubernetes.io/component=hub,app.kubernetes.io/part-of=spe", "TCP", 8081),
     ("spe-allow-egress-gateway", "Egress", WS, "spe-system",

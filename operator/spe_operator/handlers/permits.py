@@ -125,6 +125,12 @@ def _child_key(plural: str, body: Any) -> tuple[str, str | None, str]:
     return (plural, md.get("namespace"), md.get("name", ""))
 
 
+def _mark_drifted(memo: kopf.Memo, permit: str) -> None:
+    """A child of ``permit`` drifted: its next reconcile re-applies every child, and comes now."""
+    memo.permit_drift.add(permit)
+    memo.permit_queue.kick(permit)
+
+
 def child_event_is_drift(seen: dict, plural: str, type_: str | None, body: Any) -> bool:
     """Record a child's watch event in ``seen``; True when it shows drift (re-apply the permit).
 
@@ -172,8 +178,7 @@ def on_child_event(memo: Any, plural: str, type_: str | None, permit: str, body:
         return
     if not child_event_is_drift(memo.permit_child_seen, plural, type_, body):
         return
-    memo.permit_drift.add(permit)
-    memo.permit_queue.kick(permit)
+    _mark_drifted(memo, permit)
 
 
 def _register_child_watch(api_version: str, kind: str) -> None:
@@ -363,8 +368,7 @@ async def _sync_children(memo: kopf.Memo, permit: DataPermit, settings: SpeSetti
     finally:
         memo.permit_applying.pop(permit.name, None)
     if drifted_during_apply(memo.permit_child_seen, during) and result.ok:
-        memo.permit_drift.add(permit.name)
-        memo.permit_queue.kick(permit.name)
+        _mark_drifted(memo, permit.name)
     if result.ok:
         memo.permit_children[permit.name] = (digest, loop.time())
     else:

@@ -3,7 +3,8 @@
 | policy                    | direction | pods          | peer                                              | ports                 |
 |---------------------------|-----------|---------------|---------------------------------------------------|-----------------------|
 | spe-default-deny          | both      | all           | (none: nothing in, nothing out)                   |                       |
-| spe-allow-hub-proxy       | ingress   | workspaces    | the hub's proxy pods in the operator's namespace  | TCP notebook_port     |
+| spe-allow-hub-proxy       | ingress   | workspaces    | the hub's proxy pods, and the hub's own (it checks | TCP notebook_port     |
+|                           |           |               | a starting server answers), in the operator's ns  |                       |
 | spe-allow-hub-api         | egress    | workspaces    | the hub pods in the operator's namespace          | TCP hub_api_port      |
 | spe-allow-egress-gateway  | egress    | workspaces    | the egress gateway pods in the operator's namespace | TCP egress_port     |
 
@@ -77,7 +78,10 @@ def build_network_policies(permit: DataPermit, settings: SpeSettings) -> list[di
         _policy(DEFAULT_DENY, ns, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
         _policy(ALLOW_HUB_PROXY, ns, {
             "podSelector": WORKSPACE_PODS, "policyTypes": ["Ingress"],
-            "ingress": [{"from": [_peer(home, component_selector(COMPONENT_PROXY))],
+            # The proxy carries the researcher's traffic; the hub itself asks a starting server
+            # whether it is up (JupyterHub's check before it routes to it), and nothing else.
+            "ingress": [{"from": [_peer(home, component_selector(COMPONENT_PROXY)),
+                                  _peer(home, component_selector(COMPONENT_HUB))],
                          "ports": [_tcp(settings.notebook_port)]}]}),
         _policy(ALLOW_HUB_API, ns, {
             "podSelector": WORKSPACE_PODS, "policyTypes": ["Egress"],
