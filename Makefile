@@ -13,7 +13,8 @@ PYTEST_ARGS ?=
 all: test
 
 help:
-	@echo "make demo   - start the local control plane, install CRDs + examples, run the operator (Ctrl-C stops)"
+	@echo "make demo   - the SPE installed on the local control plane's real node, a dataset ingested, a workspace"
+	@echo "              to start; prints the URL and the demo users (Ctrl-C stops)"
 	@echo "make test   - install everything needed and run the whole test suite"
 	@echo "make crds   - regenerate crds/ from the resource models"
 
@@ -47,7 +48,11 @@ test: venv controlplane
 	$(VENV)/bin/lint-imports
 	bash scripts/in-netns.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# The programs the demo runs (the real node, Keycloak, the storage provisioner), then the images.
+DEMO_DEPS := node keycloak local-path-provisioner configurable-http-proxy
 demo: venv controlplane
+	@for step in $(DEMO_DEPS); do bash scripts/deps.d/$$step.sh; done
+	bash images/build-local.sh
 	bash scripts/demo.sh
 
 clean-cache:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dataset.sourcedata import SourceSpec, write_source
+from spe_dev.sourcedata import SourceSpec, write_source
 
 pytestmark = [pytest.mark.dataset, pytest.mark.slow, pytest.mark.timeout(3600)]
 

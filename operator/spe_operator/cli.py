@@ -71,7 +71,8 @@ def _cmd_site(args: argparse.Namespace) -> int:
             return 1
         images[name] = ref
     directory = create_site(Path(args.directory), overlay, images=images,
-                            oidc_client_secret=args.oidc_client_secret)
+                            oidc_client_secret=args.oidc_client_secret,
+                            hub_oidc_client_secret=args.hub_oidc_client_secret)
     print(f"{directory}: edit {directory / 'settings.env'}, then: kubectl apply --server-side -k {directory}")
     return 0
 
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a released image, e.g. operator=registry.example/spe/operator@sha256:...")
     site.add_argument("--oidc-client-secret", help="the spe-egress client's secret in your IdP (default: random; "
                                                   "set it in the IdP)")
+    site.add_argument("--hub-oidc-client-secret", help="the spe-hub client's secret in your IdP (default: random; "
+                      "set it in the IdP)")
     site.set_defaults(func=_cmd_site)
     crds = sub.add_parser("crds", help="write crds/*.yaml generated from the resource models")
     crds.add_argument("-o", "--output", default="crds", help="output directory (default: crds)")

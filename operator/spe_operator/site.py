@@ -18,12 +18,14 @@ import yaml
 from spe_audit.checkpoint import generate_keypair
 
 OVERLAYS = ("node", "central")
-SECRETS = {  # Secret name -> (key in the Secret, file under secrets/)
-    "spe-audit-signing-key": ("key.pem", "audit-signing-key.pem"),
-    "spe-egress-key": ("key", "egress-key"),
-    "spe-egress-oidc": ("client-secret", "egress-oidc-client-secret"),
+SECRETS = {  # Secret name -> {key in the Secret: file under secrets/}
+    "spe-audit-signing-key": {"key.pem": "audit-signing-key.pem"},
+    "spe-egress-key": {"key": "egress-key"},
+    "spe-egress-oidc": {"client-secret": "egress-oidc-client-secret"},
+    "spe-hub-keys": {"crypt-key": "hub-crypt-key", "proxy-token": "hub-proxy-token"},
+    "spe-hub-oidc": {"client-secret": "hub-oidc-client-secret"},
 }
-IMAGES = ("operator", "egress")
+IMAGES = ("operator", "egress", "hub")
 PLACEHOLDER_REGISTRY = "example.invalid/spe"
 
 
@@ -37,8 +39,8 @@ def kustomization(overlay_path: str, images: dict[str, str]) -> dict:
                                 "envs": ["settings.env"]}],
         "secretGenerator": [{"name": name, "namespace": "spe-system", "type": "Opaque",
                              "options": {"disableNameSuffixHash": True},
-                             "files": [f"{key}=secrets/{filename}"]}
-                            for name, (key, filename) in SECRETS.items()],
+                             "files": [f"{key}=secrets/{filename}" for key, filename in files.items()]}
+                            for name, files in SECRETS.items()],
     }
     entries = []
     for name, ref in sorted(images.items()):
@@ -62,8 +64,10 @@ HEADER = """# This installation of the SPE (`spe-operator site`). Edit settings.
 """
 
 
-def write_secrets(directory: Path, *, oidc_client_secret: str | None = None) -> list[Path]:
-    """Generate the Secrets' files that do not exist yet (an existing key is never replaced)."""
+def write_secrets(directory: Path, *, oidc_client_secret: str | None = None,
+                  hub_oidc_client_secret: str | None = None) -> list[Path]:
+    """Generate the Secrets' files that do not exist yet (an existing key is never replaced).
+    The OIDC client secrets are the IdP's: given, or random (then set them in the IdP)."""
     out = directory / "secrets"
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     written = []
@@ -72,7 +76,9 @@ def write_secrets(directory: Path, *, oidc_client_secret: str | None = None) -> 
         generate_keypair(str(private), str(public))
         written.append(private)
     for filename, value in (("egress-key", secrets.token_hex(32)),
-                            ("egress-oidc-client-secret", oidc_client_secret or secrets.token_urlsafe(32))):
+                            ("egress-oidc-client-secret", oidc_client_secret or secrets.token_urlsafe(32)),
+                            ("hub-crypt-key", secrets.token_hex(32)), ("hub-proxy-token", secrets.token_hex(32)),
+                            ("hub-oidc-client-secret", hub_oidc_client_secret or secrets.token_urlsafe(32))):
         path = out / filename
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -83,12 +89,12 @@ def write_secrets(directory: Path, *, oidc_client_secret: str | None = None) -> 
 
 
 def create_site(directory: Path, overlay_dir: Path, *, images: dict[str, str] | None = None,
-                oidc_client_secret: str | None = None) -> Path:
+                oidc_client_secret: str | None = None, hub_oidc_client_secret: str | None = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     settings = directory / "settings.env"
     if not settings.exists():
         shutil.copyfile(overlay_dir / "settings.env", settings)
-    write_secrets(directory, oidc_client_secret=oidc_client_secret)
+    write_secrets(directory, oidc_client_secret=oidc_client_secret, hub_oidc_client_secret=hub_oidc_client_secret)
     overlay_path = os.path.relpath(overlay_dir.resolve(), directory.resolve())
     path = directory / "kustomization.yaml"
     doc = kustomization(overlay_path, images or {})

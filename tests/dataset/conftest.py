@@ -1,11 +1,9 @@
 """Fixtures of the Dataset tests on spe-dev's real node.
 
-* ``local_path``: rancher/local-path-provisioner (built from its Go module by
-  scripts/deps.d/local-path-provisioner.sh) run as a host process against the test cluster; its
-  helper pods (mkdir/rm of each volume's directory) run on the real node from the ingest image,
-  which has a shell. Its class ``spe-local-path`` binds at first use (WaitForFirstConsumer) and
-  makes hostPath volumes in a directory that the kernel encrypts (fscrypt on a loop-mounted
-  ext4, ``fscrypt.py``): the class the operator's settings mark encrypted really is.
+* ``local_path``: rancher/local-path-provisioner against the test cluster
+  (devtools/spe_dev/localpath.py), its class ``spe-local-path`` on a directory the kernel
+  encrypts (devtools/spe_dev/fscrypt.py): the class the operator's settings mark encrypted
+  really is.
 * ``dataset_operator``: the operator with ingest settings (the ingest image by digest, the real
   node's selector and toleration, the local class marked encrypted); the session operator is
   paused meanwhile, so one operator runs at a time.
@@ -17,11 +15,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import os
 import secrets
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -30,20 +24,18 @@ from typing import Any
 import pytest
 import yaml
 
+from spe_dev import localpath
 from spe_dev.api import HttpError
 from spe_dev.settings import REAL_NODE_NAME
 from tests.fixtures import waiting
 from tests.fixtures.operator import _SESSION, TEST_STORAGE_CLASS, running_operator, test_settings
 from tests.node.conftest import TOLERATION, node_env, node_namespace, real_node  # noqa: F401 - fixtures
 
-from .fscrypt import encrypted_directory
-from .sourcedata import SourceSpec, signing_key_pem, write_source
+from spe_dev.fscrypt import encrypted_directory
+from spe_dev.sourcedata import SourceSpec, signing_key_pem, write_source
 
-ROOT = Path(__file__).resolve().parents[2]
-LOCAL_PATH_BIN = ROOT / ".cache" / "local-path-provisioner" / "current" / "local-path-provisioner"
 LOCAL_PATH_CLASS = "spe-local-path"
-LOCAL_PATH_NAMESPACE = "spe-local-path"
-LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
+TEST_LABEL = {"spe.ehds.io/test": "true"}
 OPERATOR_NS = "spe-system"
 DATASETS = "/apis/spe.ehds.io/v1alpha1/datasets"
 INGEST = "ingest"
@@ -54,65 +46,23 @@ LOCAL_PATH_DISK: list[Path] = []  # the encrypted file system's backing image, w
 wait_for = functools.partial(waiting.wait_for, interval=0.5)
 
 
-def local_path_objects(root: Path, helper_image: str) -> list[dict[str, Any]]:
-    """The provisioner's namespace, its ConfigMap (where volumes go, the helper pod) and class."""
-    helper_pod = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "helper-pod"},
-        "spec": {"automountServiceAccountToken": False, "enableServiceLinks": False,
-                 "containers": [{"name": "helper-pod", "image": helper_image, "imagePullPolicy": "Never",
-                                 # mkdir/rm of a directory on the node: root in the helper pod only.
-                                 "securityContext": {"runAsUser": 0, "runAsGroup": 0},
-                                 "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]},
-    }
-    return [
-        {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": LOCAL_PATH_NAMESPACE, "labels": {"spe.ehds.io/test": "true"}}},
-        {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": {"name": "local-path-config", "namespace": LOCAL_PATH_NAMESPACE},
-         "data": {
-             "config.json": json.dumps({"nodePathMap": [
-                 {"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": [str(root)]}]}),
-             "setup": "#!/bin/sh\nset -eu\nmkdir -m 0777 -p \"$VOL_DIR\"\n",
-             "teardown": "#!/bin/sh\nset -eu\nrm -rf \"$VOL_DIR\"\n",
-             "helperPod.yaml": yaml.safe_dump(helper_pod),
-         }},
-        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-         "metadata": {"name": LOCAL_PATH_CLASS, "labels": {"spe.ehds.io/test": "true"},
-                      "annotations": {"spe.ehds.io/encrypted": "test-only: fscrypt (AES-256-XTS) on a loop ext4, "
-                                                               "one key for the class"}},
-         "provisioner": LOCAL_PATH_PROVISIONER, "reclaimPolicy": "Delete",
-         "volumeBindingMode": "WaitForFirstConsumer"},
-    ]
-
-
 @pytest.fixture(scope="session")
 def local_path(cluster, real_node) -> Iterator[str]:  # noqa: F811
     """rancher/local-path-provisioner serving ``spe-local-path``; yields the class name."""
-    if not LOCAL_PATH_BIN.exists():
-        pytest.fail(f"{LOCAL_PATH_BIN} is missing: run scripts/deps.d/local-path-provisioner.sh "
-                    "(make test does)", pytrace=False)
     stack = ExitStack()
     root, image = stack.enter_context(encrypted_directory(cluster.home / "local-path"))
     LOCAL_PATH_DISK.append(image)
-    text = yaml.safe_dump_all(local_path_objects(root, real_node.image(INGEST)))
+    text = yaml.safe_dump_all(localpath.objects(root, real_node.image(INGEST), LOCAL_PATH_CLASS, labels=TEST_LABEL))
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=text, check=True)
-    log = (cluster.home / "local-path-provisioner.log").open("ab")
-    proc = subprocess.Popen(
-        [str(LOCAL_PATH_BIN), "--debug", "start", "--kubeconfig", cluster.kubeconfig,
-         "--namespace", LOCAL_PATH_NAMESPACE, "--service-account-name", "default",
-         "--helper-image", real_node.image(INGEST), "--provisioning-retry-count", "30"],
-        stdout=log, stderr=subprocess.STDOUT)
     try:
-        time.sleep(0.5)
-        assert proc.poll() is None, f"local-path-provisioner exited: see {log.name}"
+        proc = localpath.start(cluster.kubeconfig, real_node.image(INGEST), cluster.home / "local-path-provisioner.log")
+    except (FileNotFoundError, RuntimeError) as e:
+        stack.close()
+        pytest.fail(f"{e} (make test installs it)", pytrace=False)
+    try:
         yield LOCAL_PATH_CLASS
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        localpath.stop(proc)
         LOCAL_PATH_DISK.clear()
         stack.close()
 
@@ -178,20 +128,10 @@ class DatasetEnv:
         claim_path = f"/api/v1/namespaces/{OPERATOR_NS}/persistentvolumeclaims/{name}"
         binder = None
         if storage_class == LOCAL_PATH_CLASS:  # bound at first use: a pod on the node uses it once
-            binder = f"bind-{name}"[:60]
-            self.api.create(f"/api/v1/namespaces/{OPERATOR_NS}/pods", {
-                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": binder, "namespace": OPERATOR_NS},
-                "spec": self.node.pin({
-                    "restartPolicy": "Never", "automountServiceAccountToken": False,
-                    "terminationGracePeriodSeconds": 0,
-                    "containers": [{"name": "bind", "image": self.node.image(INGEST), "imagePullPolicy": "Never",
-                                    "command": ["python3", "-c", "pass"],
-                                    "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
-                                                        "capabilities": {"drop": ["ALL"]},
-                                                        "seccompProfile": {"type": "RuntimeDefault"}},
-                                    "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
-                                    "volumeMounts": [{"name": "v", "mountPath": "/v"}]}],
-                    "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": name}}]})})
+            pod = localpath.binder_pod(name, OPERATOR_NS, self.node.image(INGEST))
+            pod["spec"] = self.node.pin(pod["spec"])
+            binder = pod["metadata"]["name"]
+            self.api.create(f"/api/v1/namespaces/{OPERATOR_NS}/pods", pod)
         claim = wait_for(f"claim {name} Bound", lambda: (lambda c: c if c and c.get("status", {}).get(
             "phase") == "Bound" else None)(self.api.get_or_none(claim_path)), timeout=180)
         if binder:

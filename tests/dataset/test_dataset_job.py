@@ -16,8 +16,8 @@ from spe_api.datasetvolume import (ANNOTATION_MANIFEST_DIGEST, LABEL_STATE, PSEU
                                    dataset_claim_name, pseudonyms_secret_name)
 
 from .conftest import DATASETS, LOCAL_PATH_DISK, OPERATOR_NS, wait_for
-from .fscrypt import on_disk
-from .sourcedata import SourceSpec
+from spe_dev.fscrypt import on_disk
+from spe_dev.sourcedata import SourceSpec
 
 # Real ingest Jobs on the real node: their own waits (420-600 s) bound them, not the suite's 300 s.
 pytestmark = [pytest.mark.dataset, pytest.mark.timeout(900)]

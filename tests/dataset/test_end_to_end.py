@@ -12,7 +12,7 @@ from tests.node.conftest import exec_in
 from tests.node.envs import NodeEnv
 from tests.workspace.helpers import Kube, condition
 
-from .sourcedata import SourceSpec
+from spe_dev.sourcedata import SourceSpec
 
 pytestmark = [pytest.mark.dataset, pytest.mark.node]
 

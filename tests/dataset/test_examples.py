@@ -11,7 +11,7 @@ import pytest
 from tests.fixtures.operator import TEST_STORAGE_CLASS
 
 from .conftest import ROOT
-from .sourcedata import (EXAMPLE_PSEUDONYM_KEYS, EXAMPLE_SIGNING_KEYS, EXAMPLE_SIGNING_SECRET, EXAMPLE_SOURCES)
+from spe_dev.sourcedata import (EXAMPLE_PSEUDONYM_KEYS, EXAMPLE_SIGNING_KEYS, EXAMPLE_SIGNING_SECRET, EXAMPLE_SOURCES)
 
 pytestmark = pytest.mark.dataset
 

@@ -13,7 +13,7 @@ import pytest
 
 from spe_ingest import cli
 
-from .sourcedata import SourceSpec, write_source
+from spe_dev.sourcedata import SourceSpec, write_source
 
 pytestmark = pytest.mark.dataset
 

@@ -19,7 +19,7 @@ from spe_egress.keys import GatewayKeys
 from spe_egress.settings import Settings
 from spe_egress.store import ExportPolicy, MemoryStore, PermitInfo, WorkspaceInfo
 
-from tests.fixtures._procs import LOOPBACK, free_port
+from spe_dev.servers import LOOPBACK, free_port
 
 SHARED_PLUGINS = ("tests.fixtures.hub", "tests.fixtures.keycloak", "tests.fixtures.browser")
 

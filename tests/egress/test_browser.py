@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.egress, pytest.mark.asyncio(loop_scope="session"), pyt
 
 @pytest.fixture
 def review_gateway(hub, keycloak, tmp_path):
-    from tests.fixtures._procs import free_port
+    from spe_dev.servers import free_port
     port = free_port()
     keycloak.allow_redirect(f"http://127.0.0.1:{port}/review/callback")
     gw = start_gateway(tmp_path, memory_store(), hub_api_url=hub.api_url, oidc_issuer=keycloak.issuer,

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures._procs import free_port, stop, wait_http
+from spe_dev.servers import free_port, stop, wait_http
 
 pytestmark = pytest.mark.egress
 

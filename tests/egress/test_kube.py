@@ -13,7 +13,7 @@ import yaml
 from spe_egress.kube_store import KubeStore
 from spe_kube import KubeClient, KubeConfig
 
-from tests.fixtures._procs import repo_root
+from spe_dev.servers import repo_root
 
 from .conftest import RESEARCHER, start_gateway
 from .helpers import SAFE_CSV, SMALL_CELLS_CSV, approve_all, run_cli, zip_members

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures._procs import LOOPBACK, free_port, repo_root, stop, wait_http
+from spe_dev.servers import LOOPBACK, free_port, repo_root, stop, wait_http
 from tests.fixtures.hub import CHP_BIN
 from tests.fixtures.operator import service_account_kubeconfig
 # The workspace area's fixtures (an approved Tool, a Ready Dataset, a fresh Active permit per test).

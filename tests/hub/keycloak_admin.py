@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from tests.fixtures._procs import LOOPBACK, free_port
+from spe_dev.servers import LOOPBACK, free_port
 
 HUB_CLIENT = "spe-hub"
 HUB_REDIRECT = f"http://{LOOPBACK}:8000/hub/oauth_callback"  # what the realm registers for the hub

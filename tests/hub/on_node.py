@@ -109,7 +109,7 @@ class SystemPods:
     def hub(self, *, config: dict[str, str] | None = None, oidc_client_secret: str | None = None,
             dns: str | None = None) -> None:
         """manifests/base/hub.yaml: the hub and its proxy, configured from spe-hub-config plus
-        ``config``; with ``dns``, that nameserver (tests/fixtures/clusterdns.py) resolves the
+        ``config``; with ``dns``, that nameserver (devtools/spe_dev/servicedns.py) resolves the
         workspaces' Service names for them, as a cluster DNS would."""
         self.secret("spe-hub-oidc", {"client-secret": oidc_client_secret or secrets.token_urlsafe(16)})
         self.secret("spe-hub-keys", {"crypt-key": secrets.token_hex(32), "proxy-token": secrets.token_hex(32)})

@@ -28,10 +28,12 @@ import httpx
 import pytest
 
 from spe_api.hubserver import hub_server_name
-from tests.fixtures._procs import free_port, stop
+from spe_dev.servers import free_port, stop
 from tests.fixtures.waiting import wait_for
 from tests.node.conftest import node_env, real_node  # noqa: F401 - fixtures
 
+from .browser_steps import (Shots, approve, artefacts_dir, download, keycloak_login, look_at_data, release_link,
+                            request_export)
 from .on_node import SystemPods, port_forward
 
 pytestmark = [pytest.mark.hub, pytest.mark.node, pytest.mark.timeout(1500)]
@@ -60,15 +62,13 @@ def pod_issuer(cluster, keycloak):
 
 @pytest.fixture
 def artefacts() -> Path:
-    d = ROOT / ".cache" / "artefacts" / "journey" / time.strftime("%Y%m%dT%H%M%S")
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    return artefacts_dir("journey")
 
 
 @pytest.fixture
 def service_dns(cluster):
     """Cluster DNS for the hub pod (the test cluster has none), on spe-dev's end of the node link."""
-    from tests.fixtures.clusterdns import ServiceDns
+    from spe_dev.servicedns import ServiceDns
     server = ServiceDns(cluster.api(), cluster.settings.node_plan.outer_ip).start()
     try:
         yield server.host
@@ -105,39 +105,6 @@ def spe_front(cluster, real_node, node_env, keycloak, pod_issuer, service_dns, o
             proc.terminate()
             proc.wait(timeout=10)
         system.cleanup()
-
-
-class Shots:
-    """Numbered screenshots of each step, and the step's time since the journey began."""
-
-    def __init__(self, directory: Path):
-        self.dir, self.n, self.t0, self.times = directory, 0, time.monotonic(), {}
-
-    async def take(self, page, step: str) -> None:
-        self.n += 1
-        self.times[step] = round(time.monotonic() - self.t0, 1)
-        await page.screenshot(path=str(self.dir / f"{self.n:02d}-{step}.png"), full_page=True)
-
-
-async def keycloak_login(page, username: str, password: str) -> None:
-    await page.wait_for_selector("#kc-form-login", timeout=60_000)
-    await page.fill("#username", username)
-    await page.fill("#password", password)
-    await page.click("#kc-login")
-
-
-async def run_cell(page, code: str, marker: str) -> str:
-    """Type ``code`` into the notebook's active cell, run it, return its output once ``marker``
-    is printed (each cell's code prints its own marker last)."""
-    # a cell run before the kernel is connected is silently not run: wait for it to be idle
-    await page.get_by_text(re.compile(r"\(ipykernel\) \| Idle")).first.wait_for(timeout=120_000)
-    editor = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active .cm-content")
-    await editor.click()
-    await page.keyboard.insert_text(code)
-    await page.keyboard.press("Shift+Enter")
-    out = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output", has_text=marker)
-    await out.first.wait_for(timeout=120_000)
-    return await out.first.inner_text()
 
 
 def _permit_path(ns: str) -> str:
@@ -188,70 +155,23 @@ async def test_researcher_journey_login_to_download_then_revocation(cluster, nod
         # --- a notebook: /data is there and read-only ---
         await page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
         await page.wait_for_selector(".jp-NotebookPanel .jp-Cell .cm-content", timeout=120_000)
-        data = f"/data/{node_env.dataset}"
-        listing = await run_cell(page, (
-            "import errno, os\n"
-            f"print('FILES', len(os.listdir('{data}')), sorted(os.listdir('{data}'))[:3])\n"
-            "try:\n"
-            f"    open('{data}/mine.txt', 'w')\n"
-            "    print('WRITE ok')\n"
-            "except OSError as e:\n"
-            "    print('WRITE', errno.errorcode[e.errno])\n"
-            "print('CELL-1')\n"), "CELL-1")
-        assert "WRITE EROFS" in listing, listing
-        count = int(re.search(r"FILES (\d+)", listing)[1])
-        assert count > 0, listing
+        await look_at_data(page, f"/data/{node_env.dataset}")
         await shots.take(page, "notebook-data-read-only")
 
         # --- spe-export from the notebook ---
-        exported = await run_cell(page, (
-            "import json, os, subprocess\n"
-            "os.makedirs('outputs', exist_ok=True)\n"
-            f"open('outputs/table1.csv', 'w').write({TABLE!r})\n"
-            "r = subprocess.run(['spe-export', '--json', 'request', 'outputs/table1.csv', '-q', '-j',\n"
-            "                    'Counts per site for table 1 of the paper.'], capture_output=True, text=True)\n"
-            "print('EXPORT', r.returncode, json.loads(r.stdout)['id'] if r.returncode == 0 else r.stderr)\n"
-            "print('CELL-2')\n"), "CELL-2")
-        m = re.search(r"EXPORT 0 (\S+)", exported)
-        assert m, exported
-        rid = m[1]
+        rid = await request_export(page, TABLE)
         await shots.take(page, "export-requested")
 
         # --- two reviewers approve on the gateway's page ---
-        for reviewer in REVIEWERS:
-            rctx = await browser.new_context()
-            rpage = await rctx.new_page()
-            await rpage.goto(f"{gw_url}/review/")
-            await keycloak_login(rpage, reviewer, keycloak.user_password)
-            await rpage.wait_for_url(re.compile(re.escape(gw_url) + r"/review/.*"), timeout=60_000)
-            await rpage.wait_for_selector(f"[data-testid=open-{rid}]", timeout=60_000)
-            await rpage.click(f"[data-testid=open-{rid}]")
-            await rpage.check("input[name=vote-0][value=approve]")
-            await rpage.click("[data-testid=cast-vote]")
-            await rpage.wait_for_selector("[data-testid=message]")
-            await shots.take(rpage, f"review-{reviewer}")
-            phase = await rpage.inner_text("[data-testid=phase]")
-            await rctx.close()
-        assert phase == "Approved", phase
+        phases = [await approve(browser, gw_url, reviewer, keycloak.user_password, rid, shots) for reviewer in REVIEWERS]
+        assert phases[-1] == "Approved", phases
 
         # --- rita follows it from the notebook and downloads the bundle in her browser ---
-        status = await run_cell(page, (
-            "import json, subprocess\n"
-            f"v = json.loads(subprocess.run(['spe-export', '--json', 'status', {rid!r}], capture_output=True,"
-            " text=True).stdout)\n"
-            "print('LINK', v['phase'], v['download']['url'])\n"
-            "print('CELL-3')\n"), "CELL-3")
-        m = re.search(r"LINK Approved (\S+)", status)
-        assert m and m[1].startswith(gw_url), status
-        dl_page = await ctx.new_page()
-        await dl_page.set_content(f'<a id="dl" href="{m[1]}">bundle</a>')
-        async with dl_page.expect_download() as info:
-            await dl_page.click("#dl")
+        link = await release_link(page, rid)
+        assert link.startswith(gw_url), link
         saved = artefacts / "bundle.zip"
-        await (await info.value).save_as(str(saved))
-        await dl_page.close()
+        names = await download(ctx, link, saved)
         with zipfile.ZipFile(saved) as bundle:
-            names = bundle.namelist()
             table = next(n for n in names if n.endswith("table1.csv"))
             assert bundle.read(table).decode() == TABLE, names
         await shots.take(page, "downloaded")

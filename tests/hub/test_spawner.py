@@ -115,6 +115,21 @@ async def test_start_progress_poll_stop(env, hub_kubeconfig):
     await _wait(lambda: (_ws(env).get("status") or {}).get("phase") == "Stopped", "phase Stopped")
 
 
+async def test_a_workspace_started_outside_the_hub_is_restarted_with_its_credentials(env, hub_kubeconfig):
+    """`kubectl patch ... running: true` (or a hub whose state is gone) leaves a server without
+    this hub's token and paths: the hub restarts it rather than route to one it cannot reach."""
+    env.kube.patch(ws_path(env.namespace, "ws"), {"spec": {"running": True}})
+    pod_path = f"/api/v1/namespaces/{env.namespace}/pods/ws-0"
+    first = await _wait(lambda: (_ws(env).get("status") or {}).get("phase") == "Running"
+                        and env.kube.get_or_none(pod_path), "the Workspace running without the hub", 120)
+    sp = make_spawner("rita", f"{env.namespace}.ws", hub_kubeconfig)
+    await asyncio.wait_for(sp.start(), timeout=240)
+    second = env.kube.get_or_none(pod_path)
+    assert second and second["metadata"]["uid"] != first["metadata"]["uid"], "the server was not restarted"
+    assert env.kube.get_or_none(f"/api/v1/namespaces/{env.namespace}/secrets/ws-hub") is not None
+    await sp.stop()
+
+
 async def test_a_stop_by_the_operator_is_seen_by_poll(env, hub_kubeconfig):
     sp = make_spawner("rita", f"{env.namespace}.ws", hub_kubeconfig)
     await asyncio.wait_for(sp.start(), timeout=120)

@@ -3,6 +3,8 @@ generated Secrets (never replaced), and a second run keeps the site's own lines.
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 import yaml
 
@@ -18,15 +20,21 @@ def test_site_renders_with_settings_secrets_and_images(tmp_path, capsys):
     site = tmp_path / "site"
     assert main(["site", str(site), "--overlay", str(MANIFESTS / "overlays" / "node"),
                  "--image", f"operator=registry.example/spe/operator@{DIGEST}",
-                 "--image", "egress=registry.example/spe/egress:1.2"]) == 0
+                 "--image", "egress=registry.example/spe/egress:1.2", "--image", f"hub=registry.example/spe/hub@{DIGEST}",
+                 "--hub-oidc-client-secret", "from-the-idp"]) == 0
     assert "kubectl apply --server-side -k" in capsys.readouterr().out
     (site / "settings.env").write_text((site / "settings.env").read_text().replace(
         "hospital-encrypted", "ceph-luks"))
     docs = kustomize(site)
     by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
     secrets = {name for kind, name in by if kind == "Secret"}
-    assert secrets == {"spe-audit-signing-key", "spe-egress-key", "spe-egress-oidc"}
+    assert secrets == {"spe-audit-signing-key", "spe-egress-key", "spe-egress-oidc", "spe-hub-keys", "spe-hub-oidc"}
     assert set(by[("Secret", "spe-audit-signing-key")]["data"]) == {"key.pem"}
+    assert set(by[("Secret", "spe-hub-keys")]["data"]) == {"crypt-key", "proxy-token"}
+    assert base64.b64decode(by[("Secret", "spe-hub-oidc")]["data"]["client-secret"]) == b"from-the-idp"
+    for name in ("spe-hub", "spe-proxy"):
+        assert by[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["image"] == \
+            f"registry.example/spe/hub@{DIGEST}"
     assert by[("PersistentVolumeClaim", "spe-operator-audit")]["spec"]["storageClassName"] == "ceph-luks"
     operator = by[("Deployment", "spe-operator")]["spec"]["template"]["spec"]["containers"][0]
     assert operator["image"] == f"registry.example/spe/operator@{DIGEST}"

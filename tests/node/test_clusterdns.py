@@ -1,4 +1,4 @@
-"""The test cluster's stand-in for cluster DNS (tests/fixtures/clusterdns.py), on loopback."""
+"""The test cluster's stand-in for cluster DNS (devtools/spe_dev/servicedns.py), on loopback."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from tests.fixtures.clusterdns import AAAA, NXDOMAIN, ServiceDns, answer
+from spe_dev.servicedns import AAAA, NXDOMAIN, ServiceDns, answer
 
 pytestmark = pytest.mark.node
 

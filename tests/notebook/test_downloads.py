@@ -30,7 +30,7 @@ import pytest
 
 from spe_api.hubserver import hub_server_name
 
-from tests.fixtures._procs import LOOPBACK, free_port, repo_root, stop, wait_http
+from spe_dev.servers import LOOPBACK, free_port, repo_root, stop, wait_http
 
 pytestmark = pytest.mark.hub
 

@@ -19,7 +19,7 @@ from spe_kube import ApiError, KubeClient, kind_for
 
 from ..registry import REGISTRY
 from ..settings import SpeSettings
-from ..workspaces.world import World
+from ..workspaces.world import World, listed_world
 from . import rules
 from .configuration import WEBHOOKS
 
@@ -78,7 +78,7 @@ def _gateway_user(spe: SpeSettings) -> str:
 async def validate_workspace(body: kopf.Body, old: kopf.Body | None, memo: kopf.Memo, **_: Any) -> None:
     ws = _parse(Workspace, body, "Workspace")
     previous = Workspace.from_manifest(old) if old else None
-    world = _world(memo)
+    world = listed_world(memo)
     if world is not None:
         permit, tool, available, expected, others = await _lookups_from_world(_kube(memo), world, ws)
     else:
@@ -86,13 +86,6 @@ async def validate_workspace(body: kopf.Body, old: kopf.Body | None, memo: kopf.
     _refuse(rules.check_workspace(
         ws, old=previous, permit=permit, expected_namespace=expected, tool=tool,
         available_tools=available, others=others, now=_now()))
-
-
-def _world(memo: kopf.Memo) -> World | None:
-    """The workspace reconciler's watch-fed view (same process: the leader serves the webhooks),
-    once its watches have listed; None before (or without a reconciler): ask the API server."""
-    controller = memo.get("workspace_controller")
-    return controller.world if controller is not None and controller.listed else None
 
 
 Lookups = tuple[DataPermit | None, Tool | None, list[str], str, list[Workspace]]
@@ -169,7 +162,7 @@ async def validate_data_permit(body: kopf.Body, old: kopf.Body | None, memo: kop
     kube = _kube(memo)
     permit = _parse(DataPermit, body, "DataPermit")
     previous = DataPermit.from_manifest(old) if old else None
-    world = _world(memo)
+    world = listed_world(memo)
     if world is not None and all(name in world.datasets for name in permit.spec.datasets):
         # The reconciler's view (see _lookups_from_world): a create no longer lists every permit,
         # which made 1,000 permits created together cost a million parsed bodies. A dataset it

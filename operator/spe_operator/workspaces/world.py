@@ -315,3 +315,11 @@ def _parse(model, body: Mapping[str, Any]):
     except ValidationError as exc:
         log.warning("%s %s does not fit the model: %s", model.KIND, body.get("metadata", {}).get("name"), exc)
         return None
+
+
+def listed_world(memo: Mapping[str, Any]) -> World | None:
+    """The workspace reconciler's watch-fed view, once its watches have listed; None before, or
+    in an operator without that reconciler. The leader runs it in the same process as the
+    webhooks and the permit reconciler, which read it instead of listing Workspaces."""
+    controller = memo.get("workspace_controller")
+    return controller.world if controller is not None and controller.listed else None

@@ -122,6 +122,12 @@ class WorkspaceSpawner(Spawner):
         ws = await self._workspace()
         if ws is None:
             raise web.HTTPError(404, f"workspace {name} in {ns} does not exist (any more)")
+        if (ws.get("spec") or {}).get("running"):
+            # Started outside this hub (kubectl, a hub whose state is gone): its server holds no
+            # token of this start and serves no path of this hub, so it could never be reached
+            # through it. Restart it with this start's credentials.
+            self.log.info("Workspace %s/%s already runs, not started by this hub: restarting it", ns, name)
+            await self._stop_and_wait(ns, name)
         await self._write_secret(ns, name, ws["metadata"]["uid"])
         await self.kube.merge_patch(WORKSPACE, name, {"spec": {"running": True}}, ns)
         self.log.info("Workspace %s/%s asked to run for %s", ns, name, self.user.name)
@@ -135,6 +141,14 @@ class WorkspaceSpawner(Spawner):
             url = (ws.get("status") or {}).get("url")
             if url and ready_condition(ws).get("status") == "True":
                 return url
+            await asyncio.sleep(self.status_interval)
+
+    async def _stop_and_wait(self, ns: str, name: str, timeout: float = 300) -> None:
+        await self.kube.merge_patch(WORKSPACE, name, {"spec": {"running": False}}, ns)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while ((await self._workspace() or {}).get("status") or {}).get("phase") != "Stopped":
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"workspace {name} did not stop within {timeout:.0f} s to restart for this hub")
             await asyncio.sleep(self.status_interval)
 
     async def _write_secret(self, ns: str, name: str, uid: str) -> None:
