@@ -5,12 +5,13 @@ name), yields Ready Datasets."""
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 
 from tests.fixtures.operator import TEST_STORAGE_CLASS
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parents[2]
 from spe_dev.sourcedata import (EXAMPLE_PSEUDONYM_KEYS, EXAMPLE_SIGNING_KEYS, EXAMPLE_SIGNING_SECRET, EXAMPLE_SOURCES)
 
 pytestmark = pytest.mark.dataset
