@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.install, pytest.mark.node, pytest.mark.timeout(2700)]
 ROOT = Path(__file__).resolve().parents[2]
 PORT_OFFSET = 300           # the demo's slot (tests/install/test_install.py lists them)
 READY_TIMEOUT = 1800        # a fresh containerd imports five images; Keycloak; the ingest; JupyterLab
-TABLE = "site,patients\nA,6\nB,6\n"
+TABLE = "site,patients\nA,120\nB,95\nC,41\n"   # every cell over the disclosure check's minimum (10)
 UI_TIMEOUT_MS = 300_000
 
 
@@ -103,9 +103,9 @@ def demo(artefacts):
         assert "==> stopped" in run.text(), run.text()[-4000:]
 
 
-@pytest.mark.xfail(strict=False, reason="open (#15): in the clean-clone CI of 0d36ac8 the story ran through "
-                   "login, /data read-only and the export request, then failed at the reviewers' approval step; "
-                   "not yet diagnosed")
+@pytest.mark.xfail(strict=False, reason="#15 open: in the clean-clone CI of 0d36ac8 the reviewers could not "
+                   "approve (the vote was disabled: the table's cells of 6 were under the disclosure check's minimum "
+                   "of 10, the gateway working as it should); the table is now over it, not yet re-run")
 async def test_make_demo_prints_a_url_that_tells_the_whole_story(demo, browser, artefacts):
     m = demo.wait_for_line(r"^  Open: +(http://\S+)/hub/workspaces", READY_TIMEOUT)
     hub_url = m[1]
