@@ -1,6 +1,7 @@
 """Steps a person takes in headless Chromium, shared by the researcher's journey
 (tests/hub/test_journey.py) and the demo's (tests/install/test_demo.py): Keycloak's login form,
-a JupyterLab cell run and read, numbered screenshots with their times."""
+a JupyterLab cell run and read, numbered screenshots with their times, and the export's whole
+round: request, the reviewers' approvals, the download."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import re
 import zipfile
 import time
 from pathlib import Path
+
+
+# what a researcher exports: every cell over the disclosure check's minimum (10), so reviewers may approve
+EXPORT_TABLE = "site,patients\nA,120\nB,95\nC,41\n"
 
 
 def artefacts_dir(kind: str) -> Path:
@@ -127,3 +132,21 @@ async def download(ctx, url: str, saved: Path) -> list[str]:
     await page.close()
     with zipfile.ZipFile(saved) as bundle:
         return bundle.namelist()
+
+
+async def export_approved_and_downloaded(browser, ctx, page, gateway_url: str, reviewers: list[str], password: str,
+                                         shots: Shots, saved: Path) -> None:
+    """The export's round from the notebook on ``page``: ``spe-export request`` of EXPORT_TABLE, each
+    reviewer approves on the gateway's page, the notebook reads the release link, the browser
+    downloads the bundle to ``saved`` and the table in it is the one exported, byte for byte."""
+    rid = await request_export(page, EXPORT_TABLE)
+    await shots.take(page, "export-requested")
+    phases = [await approve(browser, gateway_url, r, password, rid, shots) for r in reviewers]
+    assert phases[-1] == "Approved", phases
+    link = await release_link(page, rid)
+    assert link.startswith(gateway_url), link
+    names = await download(ctx, link, saved)
+    with zipfile.ZipFile(saved) as bundle:
+        table = next(n for n in names if n.endswith("table1.csv"))
+        assert bundle.read(table).decode() == EXPORT_TABLE, names
+    await shots.take(page, "downloaded")

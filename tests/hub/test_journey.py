@@ -20,7 +20,6 @@ import json
 import re
 import subprocess
 import time
-import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,15 +31,13 @@ from spe_dev.servers import free_port, stop
 from tests.fixtures.waiting import wait_for
 from tests.node.conftest import node_env, real_node  # noqa: F401 - fixtures
 
-from .browser_steps import (Shots, approve, artefacts_dir, download, keycloak_login, look_at_data, release_link,
-                            request_export)
+from .browser_steps import Shots, artefacts_dir, export_approved_and_downloaded, keycloak_login, look_at_data
 from .on_node import SystemPods, port_forward
 
 pytestmark = [pytest.mark.hub, pytest.mark.node, pytest.mark.timeout(1500)]
 
 ROOT = Path(__file__).resolve().parents[2]
 RESEARCHER, OTHER, REVIEWERS = "rita", "nora", ("rev-ada", "rev-bob")
-TABLE = "site,patients\nA,120\nB,95\nC,41\n"
 UI_TIMEOUT_MS = 300_000   # a first JupyterLab start on two busy cores
 
 
@@ -158,23 +155,9 @@ async def test_researcher_journey_login_to_download_then_revocation(cluster, nod
         await look_at_data(page, f"/data/{node_env.dataset}")
         await shots.take(page, "notebook-data-read-only")
 
-        # --- spe-export from the notebook ---
-        rid = await request_export(page, TABLE)
-        await shots.take(page, "export-requested")
-
-        # --- two reviewers approve on the gateway's page ---
-        phases = [await approve(browser, gw_url, reviewer, keycloak.user_password, rid, shots) for reviewer in REVIEWERS]
-        assert phases[-1] == "Approved", phases
-
-        # --- rita follows it from the notebook and downloads the bundle in her browser ---
-        link = await release_link(page, rid)
-        assert link.startswith(gw_url), link
-        saved = artefacts / "bundle.zip"
-        names = await download(ctx, link, saved)
-        with zipfile.ZipFile(saved) as bundle:
-            table = next(n for n in names if n.endswith("table1.csv"))
-            assert bundle.read(table).decode() == TABLE, names
-        await shots.take(page, "downloaded")
+        # --- spe-export from the notebook, two reviewers approve on the gateway's page, she downloads ---
+        await export_approved_and_downloaded(browser, ctx, page, gw_url, REVIEWERS, keycloak.user_password, shots,
+                                             artefacts / "bundle.zip")
 
         # --- revocation: the session ends, the server stops, the hub says why ---
         t_revoke = time.monotonic()

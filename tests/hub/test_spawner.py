@@ -11,10 +11,9 @@ from types import SimpleNamespace
 import pytest
 from tornado import web
 
-from spe_workspace.hub.kube import hub_kube
 from spe_workspace.hub.spawner import ANNOTATION_LAST_ACTIVITY, WorkspaceSpawner
 from jupyterhub.objects import Hub
-from tests.workspace.helpers import wait_for, ws_path
+from tests.workspace.helpers import ws_path
 
 pytestmark = pytest.mark.hub
 

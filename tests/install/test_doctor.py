@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from spe_dev.netns import run_in
 from spe_dev.procs import ProcessTable
 from spe_dev.settings import REAL_NODE_NAME
 from tests.fixtures.waiting import wait_for
