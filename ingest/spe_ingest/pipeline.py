@@ -23,6 +23,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -84,6 +85,20 @@ def _init_worker(profile: Profile, dkey: bytes, site: str, src: str, dst: str,
     _WORKER["src"] = src
     _WORKER["dst"] = dst
     _WORKER["n"] = 0
+
+
+def _quiet_worker_signals() -> None:
+    """A pool worker leaves signals to the run: SIGTERM (the pool's terminate at the end of every
+    run) ends it at once, and Ctrl-C is the parent's to handle. Forked, it would inherit the
+    handler ``spe-ingest`` installs for its own process, raise KeyboardInterrupt at that
+    terminate and print a traceback to the run's stderr."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _init_pool_worker(*init) -> None:
+    _quiet_worker_signals()
+    _init_worker(*init)
 
 
 def _write_exclusive(dst: str, rel: str, data: bytes, sha: str) -> str:
@@ -356,7 +371,7 @@ def run(cfg: RunConfig) -> RunResult:
                 for chunk in chunks:
                     rels_by_first[chunk[0][0]] = [c[1] for c in chunk]
                     yield chunk
-            with ctx.Pool(cfg.workers, _init_worker, init) as pool:
+            with ctx.Pool(cfg.workers, _init_pool_worker, init) as pool:
                 for batch in pool.imap_unordered(_process_chunk, feed()):
                     take(batch, rels_by_first.pop(batch[0]["input"], [""] * len(batch)))
     progress.update(len(records), final=True)

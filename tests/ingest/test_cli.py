@@ -216,3 +216,28 @@ def test_sigterm_interrupts_a_run_which_then_resumes(tmp_path, ct_bytes, key_fil
     resumed = _cmd(*_base(src, dst, key_file))
     assert resumed.returncode == 0, resumed.stderr
     assert len(list((dst / "data").rglob("*.dcm"))) == 600
+
+
+def test_pool_workers_leave_sigterm_and_ctrl_c_to_the_run():
+    """The command's SIGTERM handler (raise KeyboardInterrupt) must not reach its forked workers:
+    the pool's terminate at the end of every run sends them SIGTERM, and a worker that raised
+    there printed a traceback into a successful run's stderr (seen once in CI)."""
+    import multiprocessing as mp
+    import signal
+
+    from spe_ingest import pipeline
+
+    before = signal.signal(signal.SIGTERM, cli._interrupt)
+    try:
+        with mp.get_context("fork").Pool(1, pipeline._quiet_worker_signals) as pool:
+            term, intr = pool.apply(signal.getsignal, (signal.SIGTERM,)), pool.apply(signal.getsignal, (signal.SIGINT,))
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert (term, intr) == (signal.SIG_DFL, signal.SIG_IGN)
+
+
+def test_many_runs_with_workers_print_nothing(tmp_path, tree, key_file):
+    """The same as test_exit_0_and_outputs, over and over: the end of each run terminates its pool."""
+    for i in range(10):
+        proc = _cmd(*_base(tree, tmp_path / f"dst{i}", key_file), "--workers", "2")
+        assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
