@@ -40,19 +40,20 @@ crds: venv
 	$(VENV)/bin/spe-operator crds
 	$(VENV)/bin/spe-operator crds -o manifests/base/crds
 
-# Set-up that needs the package registries runs first; then pytest runs in a network namespace
-# of its own with only loopback up (scripts/in-netns.sh): the suite cannot reach off the machine.
-test: venv controlplane
+# Set-up that needs the package registries runs first (scripts/test-deps.sh: the Go builds and
+# the downloads and images side by side); then pytest runs in a network namespace of its own with
+# only loopback up (scripts/in-netns.sh): the suite cannot reach off the machine. It ends with
+# the 25 slowest tests and fixtures, where a longer CI run shows first.
+test: venv
 	bash scripts/test-deps.sh
-	bash images/build-local.sh
 	$(VENV)/bin/lint-imports
-	bash scripts/in-netns.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+	bash scripts/in-netns.sh $(VENV)/bin/pytest --durations=25 $(PYTEST_ARGS)
 
-# The programs the demo runs (the real node, Keycloak, the storage provisioner), then the images.
+# The programs the demo runs (the control plane, the real node, Keycloak, the storage
+# provisioner) and the images, set up side by side as for the tests.
 DEMO_DEPS := node keycloak local-path-provisioner configurable-http-proxy
-demo: venv controlplane
-	@for step in $(DEMO_DEPS); do bash scripts/deps.d/$$step.sh; done
-	bash images/build-local.sh
+demo: venv
+	bash scripts/test-deps.sh $(DEMO_DEPS)
 	bash scripts/demo.sh
 
 clean-cache:
